@@ -1,0 +1,229 @@
+"""Typed, documented recipe configs, loaded from YAML with dotted command-line overrides.
+
+A recipe describes one experiment end to end: the corpus, curation, model, training stages and
+evaluation. Every field is validated when the recipe is loaded, so a typo or an impossible value
+fails before any work starts, naming the field. The resolved recipe is saved beside each output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ModuleName = Literal["vision_tower", "multi_modal_projector", "language_model"]
+MODULES: tuple[str, ...] = ("vision_tower", "multi_modal_projector", "language_model")
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+
+
+class CorpusConfig(_Config):
+    kind: Literal["demo"] = "demo"
+    """Which corpus to build. 'demo': figures rendered offline for the quickstart (not human-written)."""
+    figures_per_type: int = Field(30, ge=2)
+    """Figures rendered per figure type (six types)."""
+    test_fraction: float = Field(0.25, gt=0, lt=1)
+    """Share of figures (and the questions about them) held out for evaluation."""
+    image_size: int = Field(160, ge=32, le=1024)
+    """Side of the rendered PNGs in pixels (the processor resizes to the tower's input)."""
+
+
+class CurateConfig(_Config):
+    components: str = "CTOM"
+    """Parts of the figure target text: C caption, T figure type, O OCR text, M mentions."""
+    question_format: Literal["QCM-LEPA", "QCM-A"] = "QCM-LEPA"
+    """ScienceQA prompt format: input parts → output parts (LEPA: lecture, solution, answer)."""
+    system_prompt: str = "You are SciTune, an assistant for scientific figures and questions."
+    """System message placed before every conversation, at training and inference alike."""
+
+    @field_validator("components")
+    @classmethod
+    def _known_components(cls, value: str) -> str:
+        if not value or set(value) - set("CTOM") or len(set(value)) != len(value):
+            raise ValueError(f"'{value}' must be distinct letters from C, T, O, M (e.g. CTOM, CT, C)")
+        return value
+
+
+class VisionConfig(_Config):
+    pretrained: str | None = None
+    """Hub id or folder of a pretrained encoder (e.g. openai/clip-vit-large-patch14); None: random."""
+    model_type: Literal["siglip_vision_model", "clip_vision_model"] = "siglip_vision_model"
+    """Architecture of a random tower (ignored when `pretrained` is set)."""
+    image_size: int = Field(64, ge=16)
+    """Input side in pixels of a random tower."""
+    patch_size: int = Field(16, ge=2)
+    """Patch side in pixels; image tokens = (image_size / patch_size)²."""
+    hidden_size: int = Field(128, ge=8)
+    """Width of a random tower."""
+    num_hidden_layers: int = Field(2, ge=1)
+    """Depth of a random tower."""
+    num_attention_heads: int = Field(4, ge=1)
+    """Attention heads of a random tower."""
+
+    @model_validator(mode="after")
+    def _divisible(self) -> VisionConfig:
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads")
+        return self
+
+
+class ModelConfig(_Config):
+    language_model: str = "embedded:smollm2-135m-instruct"
+    """Causal LM: a local folder, a hub id, 'embedded:smollm2-135m-instruct' or 'tiny' (random, tests)."""
+    tiny_lm_hidden_size: int = Field(64, ge=8)
+    """Width of the 'tiny' random LM."""
+    vision: VisionConfig = VisionConfig()
+    """The vision tower."""
+    vision_feature_layer: int = -1
+    """Hidden layer of the tower fed to the projector (the paper uses -2 with CLIP ViT-L/14)."""
+    vision_feature_select_strategy: Literal["default", "full"] = "full"
+    """'default' drops the CLS token (CLIP); 'full' keeps every token (SigLIP has no CLS)."""
+
+
+class StageConfig(_Config):
+    name: str
+    """Name of the stage; its checkpoint is written to OUTPUT_DIR/NAME."""
+    data: Literal["figures", "questions"]
+    """Which curated instructions the stage trains on."""
+    train: dict[ModuleName, Literal["frozen", "full"]]
+    """Per module of the Llava model: frozen or fully trained."""
+    learning_rate: float = Field(gt=0)
+    """Peak learning rate."""
+    module_learning_rates: dict[ModuleName, float] = {}
+    """Optional learning rate per module, overriding `learning_rate`."""
+    epochs: float = Field(1.0, gt=0)
+    """Passes over the stage's data."""
+    batch_size: int = Field(8, ge=1)
+    """Samples per device per step."""
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    """Steps accumulated per optimizer update."""
+    lr_scheduler_type: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    """Learning-rate schedule."""
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    """Share of steps spent warming up (the paper uses 3%)."""
+    weight_decay: float = Field(0.0, ge=0)
+    """AdamW weight decay."""
+    max_length: int = Field(512, ge=16)
+    """Samples longer than this many tokens are rejected with a message (never cut silently)."""
+    save_steps: int = Field(50, ge=1)
+    """Write a resumable checkpoint every this many optimizer steps."""
+    save_total_limit: int = Field(1, ge=1)
+    """How many intermediate checkpoints to keep."""
+    logging_steps: int = Field(5, ge=1)
+    """Log loss and learning rate every this many steps."""
+
+    @model_validator(mode="after")
+    def _trains_something(self) -> StageConfig:
+        missing = [m for m in MODULES if m not in self.train]
+        if missing:
+            raise ValueError(f"stage '{self.name}': train must set {', '.join(missing)} (frozen or full)")
+        if all(mode == "frozen" for mode in self.train.values()):
+            raise ValueError(f"stage '{self.name}' trains nothing: every module is frozen")
+        frozen_with_lr = [m for m in self.module_learning_rates if self.train[m] == "frozen"]
+        if frozen_with_lr:
+            raise ValueError(f"stage '{self.name}': learning rate given for frozen {frozen_with_lr}")
+        return self
+
+
+class EvaluateConfig(_Config):
+    batch_size: int = Field(16, ge=1)
+    """Prompts per generation batch (results do not depend on it)."""
+    max_new_tokens_figures: int = Field(8, ge=1)
+    """Tokens generated for figure-type questions."""
+    max_new_tokens_questions: int = Field(96, ge=1)
+    """Tokens generated for multiple-choice questions (LEPA writes lecture and solution first)."""
+    limit: int | None = Field(None, ge=1)
+    """Evaluate only the first N items of each set (quick looks)."""
+
+
+class Recipe(_Config):
+    name: str
+    """Name of the experiment."""
+    output_dir: Path
+    """Folder for every artifact of the run; a rerun continues from the last finished step."""
+    seed: int = 0
+    """Seed for corpus generation, prompt sampling, initialisation and data order."""
+    corpus: CorpusConfig = CorpusConfig()
+    curate: CurateConfig = CurateConfig()
+    model: ModelConfig = ModelConfig()
+    stages: list[StageConfig]
+    """Training stages, run in order, each starting from the previous stage's checkpoint."""
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_names(cls, stages: list[StageConfig]) -> list[StageConfig]:
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names) or "base" in names:
+            raise ValueError(f"stage names must be unique and not 'base': {names}")
+        return stages
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run: the message names the file and the field."""
+
+
+def apply_override(data: dict, override: str) -> None:
+    """Set `a.b.0.c=value` in nested YAML data; the value is parsed as YAML (numbers, lists…)."""
+    if "=" not in override:
+        raise RecipeError(f"override '{override}' is not of the form key.path=value")
+    dotted, raw = override.split("=", 1)
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        if isinstance(node, list):
+            node = node[int(key)]
+        else:
+            node = node.setdefault(key, {})
+    last = keys[-1]
+    value = yaml.safe_load(raw)
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
+    """Read, override and validate a recipe; errors name the file and the offending field."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise RecipeError(f"recipe {path} is not valid YAML: {error}") from None
+    for override in overrides:
+        try:
+            apply_override(data, override)
+        except (IndexError, ValueError, TypeError) as error:
+            raise RecipeError(f"recipe {path}: cannot apply override '{override}': {error}") from None
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in error.errors()
+        )
+        raise RecipeError(f"recipe {path}: {problems}") from None
+
+
+def save_recipe(recipe: Recipe, path: Path) -> None:
+    """Write the resolved recipe (defaults filled in) as YAML beside an output."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+
+
+def shipped_recipe(name: str) -> Path:
+    """Path of a recipe shipped with SciTune (source checkout or installed package)."""
+    checkout = Path(__file__).resolve().parents[2] / "recipes" / f"{name}.yaml"
+    if checkout.is_file():
+        return checkout
+    from importlib.resources import files
+
+    return Path(str(files("scitune") / "recipes" / f"{name}.yaml"))

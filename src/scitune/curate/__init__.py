@@ -1,0 +1,1 @@
+"""Records → instructions (LLaVA conversation JSONL with provenance)."""

@@ -1,0 +1,116 @@
+"""Figure instructions in the SciTune CTOM form, built only from human-written fields.
+
+The target text of a figure is its type (T), caption (C), the text inside it (O, OCR) and the
+sentences that mention it (M), in that order; "Fig. 3" / "Figure 3" become the figure type, as the
+paper does, so the model learns what the figure *is* rather than its number in some paper.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable, Iterator
+
+from scitune.contracts import IMAGE_PLACEHOLDER, FigureRecord, Instruction
+
+TYPE_PROMPTS: tuple[str, ...] = (
+    "Which type of figure is this?",
+    "What kind of scientific figure is shown?",
+    "Classify the type of this figure.",
+)
+"""Prompts of the classification instruction; its answer is exactly the type label."""
+
+DESCRIBE_PROMPTS: tuple[str, ...] = (
+    "Describe this scientific figure.",
+    "Explain what this figure shows.",
+    "Write a caption for this figure and say what it contains.",
+)
+"""Prompts of the CTOM instruction."""
+
+_FIGURE_REF = re.compile(r"\b(?:(?P<article>[Tt]he)\s+)?(?:Figures?|Figs?\.)\s*~?\d+[a-z]?(?:\s*\([a-z]\))?")
+
+
+def replace_figure_refs(text: str, figure_type: str) -> str:
+    """'As Fig. 3 shows' → 'As the bar chart shows'; 'Figure 2: Mean…' → 'Bar chart: Mean…'."""
+
+    def substitute(match: re.Match) -> str:
+        start = match.start()
+        at_sentence_start = start == 0 or text[:start].rstrip().endswith((".", ":", "!", "?"))
+        if text[match.end():].startswith(":"):
+            phrase = figure_type
+        else:
+            phrase = f"the {figure_type}"
+        return phrase[0].upper() + phrase[1:] if at_sentence_start or match["article"] == "The" else phrase
+
+    return _FIGURE_REF.sub(substitute, text)
+
+
+def ctom_target(record: FigureRecord, components: str) -> tuple[str, list[str]]:
+    """The target text for `components` (e.g. 'CTOM') and the record fields it was built from.
+
+    The figure-type component (T) is left out when the type is unknown: it is never guessed.
+    """
+    figure_type = record.figure_type
+    parts, fields = [], []
+    for component in "TCOM":
+        if component not in components:
+            continue
+        if component == "T" and figure_type:
+            parts.append(f"This figure is a {figure_type}.")
+            fields.append("figure_type")
+        elif component == "C" and record.caption.strip():
+            caption = record.caption.strip()
+            parts.append(replace_figure_refs(caption, figure_type) if figure_type else caption)
+            fields.append("caption")
+        elif component == "O" and record.ocr:
+            parts.append("Text in the figure: " + ", ".join(record.ocr) + ".")
+            fields.append("ocr")
+        elif component == "M" and (record.paragraphs or record.mentions):
+            mentions = record.paragraphs or record.mentions
+            text = " ".join(m.strip() for m in mentions)
+            parts.append(replace_figure_refs(text, figure_type) if figure_type else text)
+            fields.append("paragraphs" if record.paragraphs else "mentions")
+    return " ".join(parts), fields
+
+
+def type_prompt(rng: random.Random, figure_types: Iterable[str]) -> str:
+    """Classification prompt listing the allowed labels, so the answer is one of them verbatim."""
+    return f"{rng.choice(TYPE_PROMPTS)} Answer with one of: {', '.join(figure_types)}."
+
+
+def figure_instructions(
+    records: Iterable[FigureRecord], components: str, figure_types: list[str], seed: int
+) -> Iterator[Instruction]:
+    """Per record: a CTOM description and, when the type is known, a type classification.
+
+    Prompts are drawn from the template lists with a seeded RNG: same records and seed, same file.
+    """
+    rng = random.Random(seed)
+    for record in records:
+        provenance = {
+            "dataset": record.source.dataset,
+            "paper_id": record.source.paper_id,
+            "figure_id": record.source.figure_id,
+            "record": record.id,
+        }
+        target, fields = ctom_target(record, components)
+        if target:
+            yield Instruction(
+                id=f"{record.id}-describe",
+                image=record.image,
+                conversations=[
+                    {"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{rng.choice(DESCRIBE_PROMPTS)}"},
+                    {"from": "gpt", "value": target},
+                ],
+                source={**provenance, "task": "describe", "components": components, "fields": fields},
+            )
+        if record.figure_type:
+            yield Instruction(
+                id=f"{record.id}-type",
+                image=record.image,
+                conversations=[
+                    {"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{type_prompt(rng, figure_types)}"},
+                    {"from": "gpt", "value": record.figure_type},
+                ],
+                source={**provenance, "task": "figure_type", "fields": ["figure_type"]},
+            )

@@ -1,0 +1,1 @@
+"""Predictions from a checkpoint, scores, and reports."""

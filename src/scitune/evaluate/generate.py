@@ -1,0 +1,125 @@
+"""Batched greedy generation over instruction JSONL, appended to a predictions file as it goes.
+
+Prompts are built with the same chat format and encoder as training. Batches are left-padded and
+sorted by prompt length (less padding); decoding is greedy unless sampling is asked for. An
+interrupted run resumes: ids already in the predictions file are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from transformers import LlavaForConditionalGeneration, LlavaProcessor
+
+from scitune.contracts import Instruction, Prediction
+from scitune.model.chat import chat_format
+from scitune.train.data import Encoder, load_image
+
+logger = logging.getLogger(__name__)
+
+
+def done_ids(path: Path) -> set[str]:
+    """Ids already predicted; a torn last line (killed mid-write) is ignored and rewritten."""
+    if not Path(path).is_file():
+        return set()
+    ids = set()
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            ids.add(json.loads(line)["id"])
+        except (json.JSONDecodeError, KeyError):
+            continue
+    return ids
+
+
+def _valid_lines(path: Path) -> None:
+    """Drop a torn last line so appends start on a fresh line."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = []
+    for line in lines:
+        try:
+            json.loads(line)
+            kept.append(line)
+        except json.JSONDecodeError:
+            continue
+    if len(kept) != len(lines):
+        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+@torch.inference_mode()
+def predict(
+    model: LlavaForConditionalGeneration,
+    processor: LlavaProcessor,
+    instructions: list[Instruction],
+    image_root: Path,
+    out_path: Path,
+    system_prompt: str,
+    model_name: str,
+    max_new_tokens: int,
+    batch_size: int = 16,
+    on_batch: Callable[[int], None] | None = None,
+) -> Path:
+    """Generate an answer per instruction into OUT_PATH (JSONL of Prediction), greedy."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _valid_lines(out_path)
+    skip = done_ids(out_path)
+    encoder = Encoder(processor, chat_format(processor.tokenizer), system_prompt)
+    tokenizer = processor.tokenizer
+    model.eval()
+    todo = [(ins, encoder.encode_prompt(ins)) for ins in instructions if ins.id not in skip]
+    todo.sort(key=lambda pair: len(pair[1]))
+    eos = [tokenizer.eos_token_id]
+    with out_path.open("a", encoding="utf-8") as handle:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            results = _generate_batch(model, processor, batch, image_root, max_new_tokens, eos)
+            for (instruction, _), (text, error) in zip(batch, results):
+                prompt = instruction.conversations[0].value
+                record = Prediction(id=instruction.id, prompt=prompt, text=text, model=model_name, error=error)
+                handle.write(json.dumps(record.model_dump(), ensure_ascii=False) + "\n")
+            handle.flush()
+            if on_batch:
+                on_batch(len(batch))
+    return out_path
+
+
+def _generate_batch(model, processor, batch, image_root, max_new_tokens, eos) -> list[tuple[str, str | None]]:
+    """Left-pad the prompts, attach images, greedy-decode; an unreadable image fails only its item."""
+    results: list[tuple[str, str | None]] = [("", None)] * len(batch)
+    rows, pixels = [], []
+    for index, (instruction, ids) in enumerate(batch):
+        if instruction.image:
+            try:
+                image = load_image(image_root, instruction.image, instruction.id)
+            except ValueError as error:
+                results[index] = ("", str(error))
+                continue
+            pixels.append(processor.image_processor(image, return_tensors="pt")["pixel_values"][0])
+        rows.append((index, ids))
+    if not rows:
+        return results
+    pad = processor.tokenizer.pad_token_id
+    longest = max(len(ids) for _, ids in rows)
+    input_ids = torch.full((len(rows), longest), pad, dtype=torch.long)
+    attention = torch.zeros((len(rows), longest), dtype=torch.long)
+    for row, (_, ids) in enumerate(rows):
+        input_ids[row, longest - len(ids):] = torch.tensor(ids)
+        attention[row, longest - len(ids):] = 1
+    device = model.device
+    inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
+    if pixels:
+        inputs["pixel_values"] = torch.stack(pixels).to(device, model.dtype)
+    output = model.generate(
+        **inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=pad
+    )
+    new_tokens = output[:, longest:]
+    texts = processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    for (index, _), text in zip(rows, texts):
+        results[index] = (text.strip(), None)
+    return results

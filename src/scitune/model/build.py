@@ -1,0 +1,172 @@
+"""Compose a vision encoder and a causal LM into `LlavaForConditionalGeneration` + `LlavaProcessor`.
+
+Only assembly lives here: the forward pass, the image-token splice and generation are the
+`transformers` Llava classes' own, so the checkpoint loads anywhere with no custom code.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+    PreTrainedTokenizerBase,
+    SiglipVisionConfig,
+    SiglipVisionModel,
+)
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+from scitune.config import ModelConfig, VisionConfig
+from scitune.contracts import IMAGE_PLACEHOLDER
+from scitune.model.embedded import EMBEDDED_NAME, embedded_lm_folder
+
+logger = logging.getLogger(__name__)
+
+TINY_LM = "tiny"
+"""A 2-layer random Llama with the embedded tokenizer: tests run the real code in seconds."""
+
+
+def resolve_lm_name(name: str) -> str | Path:
+    """Recipe name → what `from_pretrained` takes: local folder, else hub id; embedded → its cache."""
+    if name in (EMBEDDED_NAME, TINY_LM):
+        return embedded_lm_folder()
+    if Path(name).expanduser().is_dir():
+        return Path(name).expanduser()
+    return name  # a hub id such as "meta-llama/Llama-2-7b-hf"; users with internet resolve it
+
+
+def load_language_model(cfg: ModelConfig) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """The causal LM (pretrained, or random when `language_model` is 'tiny') and its tokenizer."""
+    source = resolve_lm_name(cfg.language_model)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if cfg.language_model == TINY_LM:
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=cfg.tiny_lm_hidden_size,
+            intermediate_size=cfg.tiny_lm_hidden_size * 2,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=2048,
+            tie_word_embeddings=True,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        lm = AutoModelForCausalLM.from_config(config)
+    else:
+        lm = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    return lm, tokenizer
+
+
+def vision_config_from(cfg: VisionConfig) -> SiglipVisionConfig | CLIPVisionConfig:
+    """The vision tower's config: a pretrained encoder's own, or a random one of the given shape."""
+    if cfg.pretrained:
+        config = AutoConfig.from_pretrained(cfg.pretrained)
+        return getattr(config, "vision_config", config)
+    shape = dict(
+        image_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.hidden_size * 4,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+    )
+    if cfg.model_type == "siglip_vision_model":
+        return SiglipVisionConfig(**shape)
+    return CLIPVisionConfig(**shape)
+
+
+def build_processor(
+    vision: SiglipVisionConfig | CLIPVisionConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    select_strategy: str,
+) -> LlavaProcessor:
+    """LlavaProcessor whose image processor matches the tower (size, normalisation)."""
+    size = {"height": vision.image_size, "width": vision.image_size}
+    if vision.model_type == "siglip_vision_model":
+        image_processor = SiglipImageProcessorPil(size=size)
+        extra_tokens = 0  # SigLIP has no CLS token
+    else:
+        image_processor = CLIPImageProcessorPil(
+            size={"shortest_edge": vision.image_size},
+            crop_size=size,
+        )
+        extra_tokens = 1  # CLIP's CLS token; the 'default' strategy drops it again
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=vision.patch_size,
+        vision_feature_select_strategy=select_strategy,
+        image_token=IMAGE_PLACEHOLDER,
+        num_additional_image_tokens=extra_tokens,
+        chat_template=tokenizer.chat_template,
+    )
+
+
+def build_llava(cfg: ModelConfig, seed: int = 0) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """Assemble a fresh Llava model: pretrained (or tiny) LM + vision tower + random projector."""
+    torch.manual_seed(seed)
+    lm, tokenizer = load_language_model(cfg)
+    tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_PLACEHOLDER]})
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation appends on the right; training masks padding
+    vision = vision_config_from(cfg.vision)
+    processor = build_processor(vision, tokenizer, cfg.vision_feature_select_strategy)
+    image_tokens = processor.num_image_tokens if hasattr(processor, "num_image_tokens") else None
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=lm.config,
+        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER),
+        image_seq_length=image_tokens or (vision.image_size // vision.patch_size) ** 2,
+        projector_hidden_act="gelu",
+        vision_feature_layer=cfg.vision_feature_layer,
+        vision_feature_select_strategy=cfg.vision_feature_select_strategy,
+        tie_word_embeddings=bool(getattr(lm.config, "tie_word_embeddings", False)),
+    )
+    model = LlavaForConditionalGeneration(config)
+    model.model.language_model.load_state_dict(lm.model.state_dict())
+    model.lm_head.load_state_dict(lm.lm_head.state_dict())
+    if cfg.vision.pretrained:
+        tower_cls = SiglipVisionModel if vision.model_type == "siglip_vision_model" else CLIPVisionModel
+        tower = tower_cls.from_pretrained(cfg.vision.pretrained)
+        model.model.vision_tower.load_state_dict(tower.state_dict())
+    model.generation_config = lm.generation_config
+    # New rows (the image token) start at the mean embedding, as transformers does by default.
+    model.resize_token_embeddings(len(tokenizer))
+    model.config.text_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    logger.info(
+        "assembled Llava: %s + %s vision tower, %d image tokens, %.1fM parameters",
+        cfg.language_model,
+        vision.model_type,
+        config.image_seq_length,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+    )
+    return model, processor
+
+
+def load_llava(folder: Path) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """Load a checkpoint folder with plain transformers; a folder that is not Llava is refused."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"{folder} is not a model checkpoint: it has no config.json")
+    config = AutoConfig.from_pretrained(folder)
+    if config.model_type != "llava":
+        raise ValueError(f"{folder} holds a '{config.model_type}' model, not a Llava model")
+    model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+    processor = LlavaProcessor.from_pretrained(folder)
+    processor.tokenizer.padding_side = "left"
+    return model, processor

@@ -1,0 +1,187 @@
+"""`scitune run RECIPE`: corpus → curate → (evaluate, train stage)* → report, resumable by step.
+
+Each step writes its files into the run folder and then a marker with its duration; a rerun skips
+steps whose marker exists, so an interrupted run continues from the last finished step (and a
+training stage from its last Trainer checkpoint, an evaluation from its last written prediction).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from scitune.config import Recipe, save_recipe
+from scitune.contracts import FigureRecord, Instruction, Prediction, Problem, read_jsonl, write_jsonl
+from scitune.curate.figures import figure_instructions
+from scitune.curate.scienceqa import problem_instructions
+from scitune.evaluate.generate import predict
+from scitune.evaluate.report import write_report
+from scitune.evaluate.score import score_choices, score_figure_types
+from scitune.sources.demo import generate_corpus
+from scitune.sources.vocabulary import FIGURE_TYPES
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[], None]
+
+
+class Run:
+    """The steps of one recipe over one run folder."""
+
+    def __init__(self, recipe: Recipe, console: Console | None = None):
+        self.recipe = recipe
+        self.dir = Path(recipe.output_dir)
+        self.console = console or Console()
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def corpus_dir(self) -> Path:
+        return self.dir / "corpus"
+
+    @property
+    def curate_dir(self) -> Path:
+        return self.dir / "curate"
+
+    def model_dir(self, name: str) -> Path:
+        return self.dir / name / "model"
+
+    def marker(self, step: str) -> Path:
+        return self.dir / ".steps" / f"{step.replace(':', '_')}.json"
+
+    # -- steps -------------------------------------------------------------------------------
+    def steps(self) -> list[Step]:
+        steps = [Step("corpus", self.make_corpus), Step("curate", self.curate), Step("model:base", self.build_base),
+                 Step("evaluate:base", lambda: self.evaluate("base"))]
+        previous = "base"
+        for stage in self.recipe.stages:
+            steps.append(Step(f"train:{stage.name}", lambda s=stage, p=previous: self.train(s, p)))
+            steps.append(Step(f"evaluate:{stage.name}", lambda s=stage: self.evaluate(s.name)))
+            previous = stage.name
+        steps.append(Step("report", self.report))
+        return steps
+
+    def execute(self) -> Path:
+        """Run every step not yet done; returns the report path."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        save_recipe(self.recipe, self.dir / "recipe.yaml")
+        started = time.perf_counter()
+        for step in self.steps():
+            marker = self.marker(step.name)
+            if marker.is_file():
+                self.console.print(f"[dim]✓ {step.name} (done earlier, skipped)[/dim]")
+                continue
+            self.console.rule(f"[bold]{step.name}")
+            t0 = time.perf_counter()
+            step.run()
+            seconds = time.perf_counter() - t0
+            marker.parent.mkdir(exist_ok=True)
+            marker.write_text(json.dumps({"seconds": round(seconds, 2)}))
+            self.console.print(f"[green]✓ {step.name}[/green] in {seconds:.1f} s")
+        self.console.print(f"This invocation took {time.perf_counter() - started:.1f} s.")
+        return self.dir / "report.md"
+
+    def make_corpus(self) -> None:
+        c = self.recipe.corpus
+        records, problems = generate_corpus(self.corpus_dir, c.figures_per_type, c.test_fraction, c.image_size,
+                                            self.recipe.seed)
+        write_jsonl(self.corpus_dir / "figures.jsonl", records)
+        write_jsonl(self.corpus_dir / "problems.jsonl", problems)
+        self.console.print(f"{len(records)} figures ({len(FIGURE_TYPES)} types), {len(problems)} questions "
+                           f"in {self.corpus_dir}")
+
+    def curate(self) -> None:
+        records = list(read_jsonl(self.corpus_dir / "figures.jsonl", FigureRecord))
+        problems = list(read_jsonl(self.corpus_dir / "problems.jsonl", Problem))
+        test_records = {p.pid.rsplit("-", 1)[0] for p in problems if p.split == "test"}
+        c = self.recipe.curate
+        for split in ("train", "test"):
+            chosen = [r for r in records if (r.id in test_records) == (split == "test")]
+            figures = list(figure_instructions(chosen, c.components, list(FIGURE_TYPES), self.recipe.seed))
+            if split == "test":  # evaluation asks only the type question, scored by exact match
+                figures = [f for f in figures if f.source["task"] == "figure_type"]
+            write_jsonl(self.curate_dir / f"figures_{split}.jsonl", figures)
+            questions = problem_instructions([p for p in problems if p.split == split], c.question_format)
+            count = write_jsonl(self.curate_dir / f"questions_{split}.jsonl", questions)
+            self.console.print(f"{split}: {len(figures)} figure instructions, {count} question instructions")
+        save_recipe(self.recipe, self.curate_dir / "recipe.yaml")
+
+    def build_base(self) -> None:
+        from scitune.model.build import build_llava
+
+        model, processor = build_llava(self.recipe.model, seed=self.recipe.seed)
+        target = self.model_dir("base")
+        model.save_pretrained(target)
+        processor.save_pretrained(target)
+        save_recipe(self.recipe, target / "recipe.yaml")
+
+    def train(self, stage, previous: str) -> None:
+        from scitune.model.build import load_llava
+        from scitune.train.stage import run_stage
+
+        model, processor = load_llava(self.model_dir(previous))
+        data = self.curate_dir / ("figures_train.jsonl" if stage.data == "figures" else "questions_train.jsonl")
+        run_stage(self.recipe, stage, model, processor, data, self.corpus_dir, self.dir / stage.name)
+        # intermediate Trainer checkpoints (optimizer state) are only for resuming this stage
+        shutil.rmtree(self.dir / stage.name / "trainer", ignore_errors=True)
+
+    def evaluate(self, name: str) -> None:
+        from scitune.model.build import load_llava
+
+        model, processor = load_llava(self.model_dir(name))
+        out = self.dir / "eval" / name
+        e = self.recipe.evaluate
+        sets = {
+            "figure_types": (self.curate_dir / "figures_test.jsonl", e.max_new_tokens_figures),
+            "questions": (self.curate_dir / "questions_test.jsonl", e.max_new_tokens_questions),
+        }
+        for set_name, (path, max_new) in sets.items():
+            items = list(read_jsonl(path, Instruction))[: e.limit]
+            with Progress(TextColumn(f"{name} · {set_name}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=self.console) as bar:
+                task = bar.add_task(set_name, total=len(items))
+                predict(model, processor, items, self.corpus_dir, out / f"{set_name}.jsonl",
+                        self.recipe.curate.system_prompt, f"{self.recipe.name}/{name}", max_new, e.batch_size,
+                        on_batch=lambda n: bar.advance(task, n))
+        predictions = list(read_jsonl(out / "figure_types.jsonl", Prediction))
+        expected = {i.id: i.conversations[-1].value
+                    for i in list(read_jsonl(sets["figure_types"][0], Instruction))[: e.limit]}
+        question_ids = {i.id for i in list(read_jsonl(sets["questions"][0], Instruction))[: e.limit]}
+        problems = [p for p in read_jsonl(self.corpus_dir / "problems.jsonl", Problem) if p.pid in question_ids]
+        scores = {
+            "figure_types": score_figure_types(expected, predictions, list(FIGURE_TYPES)),
+            "questions": score_choices(problems, read_jsonl(out / "questions.jsonl", Prediction)),
+        }
+        (out / "scores.json").write_text(json.dumps(scores, indent=2))
+        self.console.print(f"figure-type accuracy {scores['figure_types']['accuracy']}% "
+                           f"(chance {scores['figure_types']['chance']}%), question accuracy "
+                           f"{scores['questions']['accuracy']['Avg']}%")
+
+    def report(self) -> None:
+        names = ["base", *(s.name for s in self.recipe.stages)]
+        evaluations = {n: json.loads((self.dir / "eval" / n / "scores.json").read_text()) for n in names}
+        histories = {s.name: json.loads((self.dir / s.name / "log_history.json").read_text())
+                     for s in self.recipe.stages}
+        timings = {}
+        for step in self.steps():
+            if self.marker(step.name).is_file():
+                timings[step.name] = json.loads(self.marker(step.name).read_text())["seconds"]
+        notes = [
+            f"Recipe `{self.recipe.name}`, seed {self.recipe.seed}, language model "
+            f"`{self.recipe.model.language_model}`, vision tower "
+            f"{self.recipe.model.vision.pretrained or 'random ' + self.recipe.model.vision.model_type}.",
+            "The corpus of this run is generated by SciTune's demo renderer (templated text, not human-written);"
+            " it checks the pipeline, not scientific ability.",
+        ]
+        write_report(self.dir, f"SciTune run: {self.recipe.name}", evaluations, histories, timings, notes)

@@ -1,0 +1,1 @@
+"""Two-stage training on transformers.Trainer: data encoding, freezing, the stage runner."""

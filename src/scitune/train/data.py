@@ -1,0 +1,162 @@
+"""Instructions → token ids, labels and pixel values, with labels built message by message.
+
+Tokens and the loss mask are extended together, turn by turn: system and human turns and the
+assistant prefix are masked (-100), the assistant's words and end-of-turn marker are supervised.
+No answer span is ever searched for in a rendered string, so no sample is silently mis-masked.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from transformers import LlavaProcessor
+
+from scitune.contracts import IMAGE_PLACEHOLDER, Instruction
+from scitune.model.chat import ChatFormat
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+
+
+def image_token_count(processor: LlavaProcessor) -> int:
+    """How many tokens one `<image>` becomes, as the processor itself expands it."""
+    size = processor.image_processor.size
+    side = size.get("height") or size.get("shortest_edge")
+    probe = processor(text=IMAGE_PLACEHOLDER, images=Image.new("RGB", (side, side)), add_special_tokens=False)
+    return len(probe["input_ids"][0])
+
+
+class Encoder:
+    """Tokenizes conversations with the chat format; one per (processor, format, system prompt)."""
+
+    def __init__(self, processor: LlavaProcessor, chat: ChatFormat, system_prompt: str):
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.chat = chat
+        self.system_prompt = system_prompt
+        self.image_tokens = image_token_count(processor)
+
+    def _ids(self, text: str) -> list[int]:
+        text = text.replace(IMAGE_PLACEHOLDER, IMAGE_PLACEHOLDER * self.image_tokens)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def encode(self, instruction: Instruction) -> Encoded:
+        """All turns; only assistant turns are supervised."""
+        ids = self._ids(self.chat.render_system(self.system_prompt))
+        labels = [IGNORE_INDEX] * len(ids)
+        for turn in instruction.conversations:
+            if turn.from_ == "gpt":
+                prefix = self._ids(self.chat.assistant_prefix)
+                answer = self._ids(turn.value + self.chat.assistant_suffix)
+                ids += prefix + answer
+                labels += [IGNORE_INDEX] * len(prefix) + answer
+            elif turn.from_ == "human":
+                segment = self._ids(self.chat.render_user(turn.value))
+                ids += segment
+                labels += [IGNORE_INDEX] * len(segment)
+            else:
+                segment = self._ids(self.chat.render_system(turn.value))
+                ids += segment
+                labels += [IGNORE_INDEX] * len(segment)
+        return Encoded(ids, labels)
+
+    def encode_prompt(self, instruction: Instruction) -> list[int]:
+        """Everything before the first assistant turn, plus the assistant prefix: the generation prompt."""
+        ids = self._ids(self.chat.render_system(self.system_prompt))
+        for turn in instruction.conversations:
+            if turn.from_ == "gpt":
+                break
+            render = self.chat.render_user if turn.from_ == "human" else self.chat.render_system
+            ids += self._ids(render(turn.value))
+        return ids + self._ids(self.chat.assistant_prefix)
+
+
+def resolve_image(image_root: Path, relative: str, item_id: str) -> Path:
+    """The image path, refusing paths that leave the image root (../, absolute, symlinks out)."""
+    root = Path(image_root).resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"item {item_id}: image {relative} is outside the image root {root}")
+    if not path.is_file():
+        raise ValueError(f"item {item_id}: image {path} does not exist")
+    return path
+
+
+def load_image(image_root: Path, relative: str, item_id: str) -> Image.Image:
+    path = resolve_image(image_root, relative, item_id)
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as error:
+        raise ValueError(f"item {item_id}: image {path} cannot be read: {error}") from None
+
+
+class InstructionDataset(torch.utils.data.Dataset):
+    """Encoded instructions; images are decoded lazily per item, samples too long are rejected."""
+
+    def __init__(self, instructions: list[Instruction], encoder: Encoder, image_root: Path, max_length: int):
+        self.encoder = encoder
+        self.image_root = Path(image_root)
+        self.items: list[tuple[Instruction, Encoded]] = []
+        self.rejected: list[dict] = []
+        for instruction in instructions:
+            encoded = encoder.encode(instruction)
+            if len(encoded.input_ids) > max_length:
+                self.rejected.append({
+                    "id": instruction.id,
+                    "reason": f"{len(encoded.input_ids)} tokens, more than max_length {max_length}",
+                })
+                continue
+            if instruction.image:
+                resolve_image(self.image_root, instruction.image, instruction.id)
+            self.items.append((instruction, encoded))
+        if self.rejected:
+            logger.warning("%d samples rejected as too long (first: %s)", len(self.rejected), self.rejected[0])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def lengths(self) -> list[int]:
+        return [len(encoded.input_ids) for _, encoded in self.items]
+
+    def __getitem__(self, index: int) -> dict:
+        instruction, encoded = self.items[index]
+        item = {"input_ids": encoded.input_ids, "labels": encoded.labels}
+        if instruction.image:
+            image = load_image(self.image_root, instruction.image, instruction.id)
+            item["pixel_values"] = self.encoder.processor.image_processor(image, return_tensors="pt")["pixel_values"][0]
+        return item
+
+
+@dataclass
+class Collator:
+    """Pads a batch on the right for training; pixel values of the items that have an image."""
+
+    pad_token_id: int
+
+    def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        longest = max(len(item["input_ids"]) for item in items)
+        input_ids = torch.full((len(items), longest), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(items), longest), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((len(items), longest), dtype=torch.long)
+        for row, item in enumerate(items):
+            n = len(item["input_ids"])
+            input_ids[row, :n] = torch.tensor(item["input_ids"])
+            labels[row, :n] = torch.tensor(item["labels"])
+            attention_mask[row, :n] = 1
+        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+        pixels = [item["pixel_values"] for item in items if "pixel_values" in item]
+        if pixels:
+            batch["pixel_values"] = torch.stack(pixels)  # [images, 3, H, W], in token order
+        return batch
