@@ -37,8 +37,10 @@ class CurateConfig(_Config):
     """Parts of the figure target text: C caption, T figure type, O OCR text, M mentions."""
     question_format: Literal["QCM-LEPA", "QCM-A"] = "QCM-LEPA"
     """ScienceQA prompt format: input parts → output parts (LEPA: lecture, solution, answer)."""
-    system_prompt: str = "You are SciTune, an assistant for scientific figures and questions."
-    """System message placed before every conversation, at training and inference alike."""
+    type_prompts_per_figure: int = Field(1, ge=1, le=3)
+    """Figure-type classification instructions per figure, each with another prompt template."""
+    system_prompt: str = ""
+    """System message before every conversation, at training and inference alike ('' for none)."""
 
     @field_validator("components")
     @classmethod
@@ -109,6 +111,8 @@ class StageConfig(_Config):
     """Share of steps spent warming up (the paper uses 3%)."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay."""
+    group_by_length: bool = True
+    """Batch samples of similar length together (less padding, same data per epoch)."""
     max_length: int = Field(512, ge=16)
     """Samples longer than this many tokens are rejected with a message (never cut silently)."""
     save_steps: int = Field(50, ge=1)

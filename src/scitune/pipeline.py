@@ -108,7 +108,8 @@ class Run:
         c = self.recipe.curate
         for split in ("train", "test"):
             chosen = [r for r in records if (r.id in test_records) == (split == "test")]
-            figures = list(figure_instructions(chosen, c.components, list(FIGURE_TYPES), self.recipe.seed))
+            figures = list(figure_instructions(chosen, c.components, list(FIGURE_TYPES), self.recipe.seed,
+                                               c.type_prompts_per_figure if split == "train" else 1))
             if split == "test":  # evaluation asks only the type question, scored by exact match
                 figures = [f for f in figures if f.source["task"] == "figure_type"]
             write_jsonl(self.curate_dir / f"figures_{split}.jsonl", figures)

@@ -65,23 +65,25 @@ def ctom_target(record: FigureRecord, components: str) -> tuple[str, list[str]]:
         elif component == "O" and record.ocr:
             parts.append("Text in the figure: " + ", ".join(record.ocr) + ".")
             fields.append("ocr")
-        elif component == "M" and (record.paragraphs or record.mentions):
-            mentions = record.paragraphs or record.mentions
+        elif component == "M" and (record.mentions or record.paragraphs):
+            # The citing sentences themselves when known; whole paragraphs only as a fallback.
+            mentions = record.mentions or record.paragraphs
             text = " ".join(m.strip() for m in mentions)
             parts.append(replace_figure_refs(text, figure_type) if figure_type else text)
-            fields.append("paragraphs" if record.paragraphs else "mentions")
+            fields.append("mentions" if record.mentions else "paragraphs")
     return " ".join(parts), fields
 
 
-def type_prompt(rng: random.Random, figure_types: Iterable[str]) -> str:
+def type_prompt(prompt: str, figure_types: Iterable[str]) -> str:
     """Classification prompt listing the allowed labels, so the answer is one of them verbatim."""
-    return f"{rng.choice(TYPE_PROMPTS)} Answer with one of: {', '.join(figure_types)}."
+    return f"{prompt} Answer with one of: {', '.join(figure_types)}."
 
 
 def figure_instructions(
-    records: Iterable[FigureRecord], components: str, figure_types: list[str], seed: int
+    records: Iterable[FigureRecord], components: str, figure_types: list[str], seed: int, type_prompts: int = 1
 ) -> Iterator[Instruction]:
-    """Per record: a CTOM description and, when the type is known, a type classification.
+    """Per record: a CTOM description and, when the type is known, `type_prompts` classifications
+    (each with a different prompt template).
 
     Prompts are drawn from the template lists with a seeded RNG: same records and seed, same file.
     """
@@ -104,12 +106,15 @@ def figure_instructions(
                 ],
                 source={**provenance, "task": "describe", "components": components, "fields": fields},
             )
-        if record.figure_type:
+        if not record.figure_type:
+            continue
+        prompts = rng.sample(TYPE_PROMPTS, k=min(type_prompts, len(TYPE_PROMPTS)))
+        for number, prompt in enumerate(prompts):
             yield Instruction(
-                id=f"{record.id}-type",
+                id=f"{record.id}-type" + (f"-{number}" if number else ""),
                 image=record.image,
                 conversations=[
-                    {"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{type_prompt(rng, figure_types)}"},
+                    {"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{type_prompt(prompt, figure_types)}"},
                     {"from": "gpt", "value": record.figure_type},
                 ],
                 source={**provenance, "task": "figure_type", "fields": ["figure_type"]},

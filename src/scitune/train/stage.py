@@ -2,7 +2,8 @@
 
 Trainer supplies the loop, gradient accumulation, loss normalisation by the number of supervised
 tokens across the accumulated step (`num_items_in_batch`), checkpoints and resume; we only pass the
-optimizer parameter groups, the collator and a callback, its documented hooks.
+optimizer parameter groups and the collator, its documented hooks; Trainer logs loss, learning
+rate, grad norm and non-padding tokens/s.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from pathlib import Path
 
 import torch
-from transformers import LlavaForConditionalGeneration, LlavaProcessor, Trainer, TrainerCallback, TrainingArguments
+from transformers import LlavaForConditionalGeneration, LlavaProcessor, Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from scitune.config import Recipe, StageConfig, save_recipe
@@ -24,17 +24,6 @@ from scitune.train.data import Collator, Encoder, InstructionDataset
 from scitune.train.freeze import apply_freezing, optimizer_for
 
 logger = logging.getLogger(__name__)
-
-
-class TokenCounter(TrainerCallback):
-    """Adds supervised-token throughput to Trainer's logs."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs is not None and "loss" in logs and state.num_input_tokens_seen:
-            logs["tokens_per_second"] = round(state.num_input_tokens_seen / (time.perf_counter() - self.start), 1)
 
 
 def file_manifest(paths: list[Path]) -> dict[str, str]:
@@ -87,6 +76,7 @@ def run_stage(
         data_seed=recipe.seed,
         report_to=[],
         remove_unused_columns=False,
+        train_sampling_strategy="group_by_length" if stage.group_by_length else "random",
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
         use_cpu=not use_gpu,
@@ -99,7 +89,6 @@ def run_stage(
         train_dataset=dataset,
         data_collator=Collator(processor.tokenizer.pad_token_id),
         optimizers=(optimizer_for(model, stage), None),
-        callbacks=[TokenCounter()],
     )
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if last:

@@ -1,0 +1,74 @@
+"""The real CLI on tiny random models: corpus → curate → evaluate → stage 1 → stage 2 → report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "recipes" / "tiny.yaml"
+SCITUNE = [sys.executable, "-m", "scitune.cli"]
+
+pytestmark = pytest.mark.slow
+
+
+def _run(*args, check=True):
+    result = subprocess.run([*SCITUNE, *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    if check and result.returncode:
+        raise AssertionError(f"scitune {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_tiny_pipeline_end_to_end_then_rerun_skips_everything(tmp_path):
+    out = tmp_path / "run"
+    first = _run("run", str(TINY), "--output-dir", str(out))
+    assert "Report:" in first.stdout
+    for path in ["recipe.yaml", "corpus/figures.jsonl", "corpus/problems.jsonl", "curate/figures_train.jsonl",
+                 "curate/questions_test.jsonl", "base/model/model.safetensors", "stage1/model/model.safetensors",
+                 "stage2/model/recipe.yaml", "stage2/model/data_manifest.json", "eval/stage2/scores.json",
+                 "report.md", "plots/loss.png", "plots/accuracy.png"]:
+        assert (out / path).is_file(), path
+    report = (out / "report.md").read_text()
+    assert "| before training |" in report and "| after stage2 |" in report and "![loss curves]" in report
+    scores = json.loads((out / "eval" / "stage2" / "scores.json").read_text())
+    assert scores["questions"]["counts"]["Avg"] == 18 and scores["figure_types"]["count"] == 6
+    predictions = (out / "eval" / "stage2" / "questions.jsonl").read_text().splitlines()
+    assert len(predictions) == 18 and len({json.loads(line)["id"] for line in predictions}) == 18
+
+    again = _run("run", str(TINY), "--output-dir", str(out))
+    assert again.stdout.count("done earlier, skipped") == 9
+
+
+def test_killed_run_resumes_from_the_last_finished_step(tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen([*SCITUNE, "run", str(TINY), "--output-dir", str(out)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = out / ".steps" / "evaluate_base.json"
+    deadline = time.time() + 300
+    while not marker.is_file() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert marker.is_file()
+    resumed = _run("run", str(TINY), "--output-dir", str(out))
+    assert "✓ curate (done earlier, skipped)" in resumed.stdout
+    assert "✓ evaluate:base (done earlier, skipped)" in resumed.stdout
+    assert (out / "report.md").is_file()
+
+
+def test_bad_recipe_fails_before_work_naming_the_field(tmp_path):
+    result = _run("run", str(TINY), "--output-dir", str(tmp_path / "x"), "--set", "stages.1.epochs=-1", check=False)
+    assert result.returncode == 2
+    assert "stages.1.epochs" in result.stdout
+    assert not (tmp_path / "x").exists(), "nothing may be written before the recipe validates"
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["quickstart"], ["validate"]])
+def test_every_command_has_help(command):
+    result = _run(*command, "--help")
+    assert "Usage" in result.stdout and len(result.stdout) > 200

@@ -1,0 +1,57 @@
+import pytest
+
+from scitune.contracts import FigureRecord
+from scitune.curate.figures import ctom_target, figure_instructions, replace_figure_refs
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Figure 2: Mean mass of four groups.", "Bar chart: Mean mass of four groups."),
+        ("As Fig. 3 shows, mass grows.", "As the bar chart shows, mass grows."),
+        ("The Figure 4 shows mass.", "The bar chart shows mass."),
+        ("In Figs. 2 and in Figure 5(a) we see it.", "In the bar chart and in the bar chart we see it."),
+        ("No reference here.", "No reference here."),
+    ],
+)
+def test_figure_references_become_the_type(text, expected):
+    assert replace_figure_refs(text, "bar chart") == expected
+
+
+def _record(**kw):
+    data = dict(
+        id="r1", image="images/a.png", figure_type="bar chart", caption="Figure 1: Mean mass per group.",
+        ocr=["mass (kg)", "Alpha"], mentions=["Figure 1 shows mass."], paragraphs=["As Fig. 1 shows, mass varies."],
+        source={"dataset": "d", "paper_id": "p1", "figure_id": "Figure1", "license": "CC0"},
+    )
+    data.update(kw)
+    return FigureRecord.model_validate(data)
+
+
+def test_ctom_target_in_paper_order_with_provenance_fields():
+    text, fields = ctom_target(_record(), "CTOM")
+    assert text == ("This figure is a bar chart. Bar chart: Mean mass per group. "
+                    "Text in the figure: mass (kg), Alpha. The bar chart shows mass.")
+    assert fields == ["figure_type", "caption", "ocr", "mentions"]
+    text, fields = ctom_target(_record(mentions=[]), "M")
+    assert (text, fields) == ("As the bar chart shows, mass varies.", ["paragraphs"]), "paragraphs are the fallback"
+
+
+def test_components_switch_and_unknown_type_is_never_guessed():
+    assert ctom_target(_record(), "C") == ("Bar chart: Mean mass per group.", ["caption"])
+    text, fields = ctom_target(_record(figure_type=None), "CTOM")
+    assert "figure_type" not in fields and text.startswith("Figure 1: Mean mass")
+
+
+def test_instructions_are_seeded_and_carry_provenance():
+    records = [_record(id=f"r{i}") for i in range(6)]
+    first = [i.to_json() for i in figure_instructions(records, "CTOM", ["bar chart", "table"], seed=3)]
+    again = [i.to_json() for i in figure_instructions(records, "CTOM", ["bar chart", "table"], seed=3)]
+    assert first == again
+    type_items = [i for i in first if i["source"]["task"] == "figure_type"]
+    assert len(type_items) == 6 and all(i["conversations"][1]["value"] == "bar chart" for i in type_items)
+    assert "Answer with one of: bar chart, table." in type_items[0]["conversations"][0]["value"]
+    assert {"dataset": "d", "paper_id": "p1", "figure_id": "Figure1", "record": "r0"}.items() <= first[0]["source"].items()
+    three = list(figure_instructions(records[:1], "CT", ["bar chart"], seed=0, type_prompts=3))
+    prompts = [i.conversations[0].value for i in three if i.source["task"] == "figure_type"]
+    assert len(prompts) == len(set(prompts)) == 3, "each classification uses another template"
