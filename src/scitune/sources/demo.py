@@ -70,8 +70,9 @@ def _graph(fig: Figure, rng: np.random.Generator) -> Rendered:
     ax = fig.add_subplot()
     xs = np.linspace(0, 10, 50)
     slope = rng.uniform(0.3, 1.5) * rng.choice([-1, 1])
-    ax.plot(xs, slope * xs + rng.uniform(0, 3) + np.sin(xs * rng.uniform(0.5, 2)), label="model")
-    ax.plot(xs, slope * 0.7 * xs + 1, linestyle="--", label="measured")
+    # Bold marks: the quickstart's vision tower sees the figure at 64 px.
+    ax.plot(xs, slope * xs + rng.uniform(0, 3) + np.sin(xs * rng.uniform(0.5, 2)), lw=2.5, label="model")
+    ax.plot(xs, slope * 0.7 * xs + 1, linestyle="--", lw=2.5, label="measured")
     ax.set_xlabel(_label(x), fontsize=7)
     ax.set_ylabel(_label(y), fontsize=7)
     ax.legend(fontsize=6)
@@ -86,7 +87,7 @@ def _scatter(fig: Figure, rng: np.random.Generator) -> Rendered:
     y = _quantity(rng, exclude=(x.name,))
     ax = fig.add_subplot()
     xs = rng.uniform(0, 10, 60)
-    ax.scatter(xs, xs * rng.uniform(-1, 1) + rng.normal(0, 2, 60), s=8, c="tab:red")
+    ax.scatter(xs, xs * rng.uniform(-1, 1) + rng.normal(0, 2, 60), s=30, c="tab:red")
     ax.set_xlabel(_label(x), fontsize=7)
     ax.set_ylabel(_label(y), fontsize=7)
     caption = f"Figure {{n}}: Measurements of {y.name} against {x.name} for 60 samples."
