@@ -97,5 +97,106 @@ def validate(
     console.print(yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False))
 
 
+score_app = typer.Typer(help="Score predictions against a benchmark.", no_args_is_help=True)
+curate_app = typer.Typer(help="Turn records into instruction JSONL.", no_args_is_help=True)
+app.add_typer(score_app, name="score")
+app.add_typer(curate_app, name="curate")
+
+ProblemsPath = Annotated[list[Path], typer.Option(
+    "--problems", help="problems.json (official), a parquet file/folder (Hugging Face) or llava_{split}_*.json; "
+    "repeat to combine sources.", exists=True)]
+SplitsPath = Annotated[Path | None, typer.Option(
+    "--splits", help="pid_splits.json; with --split, score exactly that official pid list.", exists=True)]
+SplitName = Annotated[str | None, typer.Option(
+    help="train, val, test, trainval, minitrain, minival or minitest.")]
+
+
+def _select_problems(problems: list[Path], splits: Path | None, split: str | None):
+    from scitune.sources.scienceqa import iter_split, load_problems, merge, read_split_ids
+
+    problem_set = merge([load_problems(path) for path in problems])
+    if splits is not None:
+        if split is None:
+            raise typer.BadParameter("--splits needs --split")
+        problem_set = problem_set.restrict(read_split_ids(splits, split))
+        return problem_set, list(problem_set.problems.values())
+    return problem_set, list(iter_split(problem_set, split))
+
+
+@score_app.command("scienceqa")
+def score_scienceqa(
+    problems: ProblemsPath,
+    predictions: Annotated[Path, typer.Option(
+        help="Predictions JSONL ({id, text}), LLaVA answers JSONL, or official results JSON.", exists=True)],
+    splits: SplitsPath = None,
+    split: SplitName = None,
+    policy: Annotated[str, typer.Option(help="Unparseable or missing answers: wrong (official), random, exclude.")]
+    = "wrong",
+    seed: Annotated[int, typer.Option(help="Seed of the 'random' policy.")] = 0,
+    output_json: Annotated[Path | None, typer.Option(help="Write the full result as JSON.")] = None,
+    output_md: Annotated[Path | None, typer.Option(help="Write the Markdown table beside the reference rows.")]
+    = None,
+) -> None:
+    """ScienceQA accuracy per category (NAT SOC LAN TXT IMG NO G1-6 G7-12 Avg), per topic and skill."""
+    import json
+
+    from rich import box
+    from rich.table import Table
+
+    from scitune.evaluate.scienceqa import CATEGORIES, REFERENCE_ROWS, load_answers, markdown_table, score
+
+    if policy not in ("wrong", "random", "exclude"):
+        raise typer.BadParameter(f"policy must be wrong, random or exclude, not {policy}")
+    problem_set, selected = _select_problems(problems, splits, split)
+    result = score(selected, load_answers(predictions), policy=policy, seed=seed)
+    result["rejected_problems"] = [f"{pid}: {reason}" for pid, reason in problem_set.rejected]
+    result["problem_warnings"] = len(problem_set.warnings)
+    table = Table(title=f"ScienceQA · {len(selected)} problems · policy {policy}", box=box.SIMPLE_HEAD,
+                  padding=(0, 0, 0, 1), pad_edge=False)
+    table.add_column("model", width=13, overflow="ellipsis", no_wrap=True)
+    for category in CATEGORIES:  # numbers never wrap or get cut, whatever the terminal width
+        table.add_column(category, justify="right", no_wrap=True, min_width=5)
+    table.add_row("[bold]predictions", *("n/a" if result["accuracy"][c] is None else f"{result['accuracy'][c]:.2f}"
+                                         for c in CATEGORIES))
+    for name, values in REFERENCE_ROWS.items():
+        table.add_row(f"[dim]{name}", *(f"[dim]{v:.2f}" for v in values))
+    console.print(table)
+    console.print(f"parse failures {result['parse_failures']} · missing {result['missing']} · invalid "
+                  f"{result['invalid_predictions']} · malformed lines {result['malformed_lines']} · unknown pids "
+                  f"{result['unknown_predictions']} · rejected problems {len(problem_set.rejected)}")
+    for issue in result["issues"][:5]:
+        console.print(f"[yellow]![/yellow] {issue}")
+    if output_json:
+        output_json.parent.mkdir(parents=True, exist_ok=True)
+        output_json.write_text(json.dumps(result, indent=2))
+    if output_md:
+        output_md.parent.mkdir(parents=True, exist_ok=True)
+        output_md.write_text(markdown_table(result, predictions.stem))
+
+
+@curate_app.command("scienceqa")
+def curate_scienceqa(
+    problems: ProblemsPath,
+    output: Annotated[Path, typer.Option(help="Instruction JSONL to write.")],
+    prompt_format: Annotated[str, typer.Option("--format", help="INPUT-OUTPUT, e.g. QCM-LEPA, CQM-A, QCML-AE.")]
+    = "QCM-LEPA",
+    splits: SplitsPath = None,
+    split: SplitName = None,
+) -> None:
+    """ScienceQA problems → LLaVA conversation JSONL in any of the ScienceQA paper's prompt formats."""
+    from scitune.contracts import write_jsonl
+    from scitune.curate.scienceqa import problem_instructions
+
+    problem_set, selected = _select_problems(problems, splits, split)
+    try:
+        count = write_jsonl(output, problem_instructions(selected, prompt_format))
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    console.print(f"{count} instructions ({prompt_format}) → {output}; {len(problem_set.rejected)} problems rejected")
+    for pid, reason in problem_set.rejected[:5]:
+        console.print(f"[yellow]![/yellow] {pid}: {reason}")
+
+
 if __name__ == "__main__":
     app()

@@ -24,7 +24,8 @@ from scitune.curate.figures import figure_instructions
 from scitune.curate.scienceqa import problem_instructions
 from scitune.evaluate.generate import predict
 from scitune.evaluate.report import write_report
-from scitune.evaluate.score import score_choices, score_figure_types
+from scitune.evaluate.figures import score_figure_types
+from scitune.evaluate.scienceqa import load_answers, score
 from scitune.sources.demo import generate_corpus
 from scitune.sources.vocabulary import FIGURE_TYPES
 
@@ -162,7 +163,7 @@ class Run:
         problems = [p for p in read_jsonl(self.corpus_dir / "problems.jsonl", Problem) if p.pid in question_ids]
         scores = {
             "figure_types": score_figure_types(expected, predictions, list(FIGURE_TYPES)),
-            "questions": score_choices(problems, read_jsonl(out / "questions.jsonl", Prediction)),
+            "questions": score(problems, load_answers(out / "questions.jsonl")),
         }
         (out / "scores.json").write_text(json.dumps(scores, indent=2))
         self.console.print(f"figure-type accuracy {scores['figure_types']['accuracy']}% "

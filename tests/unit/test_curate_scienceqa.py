@@ -1,7 +1,7 @@
 import pytest
 
 from scitune.contracts import Problem
-from scitune.curate.scienceqa import problem_instruction
+from scitune.curate.scienceqa import INPUT_FORMATS, OUTPUT_FORMATS, problem_instruction
 
 
 def _problem(**kw):
@@ -26,7 +26,7 @@ def test_text_only_problem_has_no_placeholder_and_empty_context_is_na():
     assert instruction.image is None
     assert instruction.conversations[0].value.startswith("Question:")
     assert "Context: N/A" in instruction.conversations[0].value
-    assert instruction.conversations[1].value == "The answer is A."
+    assert instruction.conversations[1].value == "Answer: The answer is A."
 
 
 def test_more_than_five_choices_is_a_clear_error():
@@ -37,3 +37,34 @@ def test_more_than_five_choices_is_a_clear_error():
 def test_unknown_format_is_rejected():
     with pytest.raises(ValueError, match="unknown prompt format 'QXM-A'"):
         problem_instruction(_problem(), "QXM-A")
+
+
+@pytest.mark.parametrize(
+    ("prompt_format", "prompt_tail", "target"),
+    [
+        ("QCML-AE", "Options: (A) kilogram (B) meter (C) second\nBECAUSE: Mass is measured in kilograms.",
+         "Answer: The answer is A. BECAUSE: A kilogram measures mass."),
+        ("QCLEM-A", "BECAUSE: Mass is measured in kilograms. A kilogram measures mass.\nOptions: (A) kilogram (B) meter (C) second",
+         "Answer: The answer is A."),
+        ("QCM-LEA", "Options: (A) kilogram (B) meter (C) second",
+         "Answer: Mass is measured in kilograms. A kilogram measures mass. The answer is A."),
+        ("QCM-AEL", "Options: (A) kilogram (B) meter (C) second",
+         "Answer: The answer is A. BECAUSE: A kilogram measures mass. Mass is measured in kilograms."),
+    ],
+)
+def test_formats_compose_from_parts(prompt_format, prompt_tail, target):
+    human, gpt = (t.value for t in problem_instruction(_problem(image=None), prompt_format).conversations)
+    assert human.endswith(prompt_tail)
+    assert gpt == target
+
+
+def test_every_paper_format_renders():
+    rendered = {(i, o): problem_instruction(_problem(), f"{i}-{o}") for i in INPUT_FORMATS for o in OUTPUT_FORMATS}
+    assert len(rendered) == 80
+    assert rendered[("CQM", "A")].conversations[0].value.startswith("<image>\nContext: Units name quantities.\nQuestion:")
+    assert len({r.conversations[1].value for r in rendered.values()}) == len(OUTPUT_FORMATS)
+
+
+def test_lepa_omits_an_empty_lecture():
+    gpt = problem_instruction(_problem(lecture=""), "QCM-LEPA").conversations[1].value
+    assert gpt == "SOLUTION: A kilogram measures mass.\n###\nANSWER: A."

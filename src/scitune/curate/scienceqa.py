@@ -1,8 +1,10 @@
 """ScienceQA problems → instructions, in the ScienceQA paper's composable prompt formats.
 
-A format is INPUT-OUTPUT: input letters from Q (question), C (context/hint), M (multiple options),
-L (lecture), E (explanation/solution); output letters from A (answer), L, E, or the SciTune/LLaVA
-'LEPA' form `LECTURE: …\\nSOLUTION: …\\n###\\nANSWER: X.`. One table of parts, not a branch per format.
+A format is INPUT-OUTPUT. Input letters: Q question, C context (the hint, 'N/A' when empty), M the
+options `(A) … (B) …`, L lecture and E explanation (solution), which the paper's upper-bound formats
+give as one `BECAUSE:` line. Output letters: A (`The answer is X.`), L, E, in order, after
+`Answer:`; parts after the answer follow `BECAUSE:`. LEPA is the SciTune/LLaVA form
+`LECTURE: …\nSOLUTION: …\n###\nANSWER: X.`. One table of parts, not a branch per format.
 """
 
 from __future__ import annotations
@@ -26,50 +28,75 @@ def answer_letter(problem: Problem) -> str:
     return LETTERS[problem.answer]
 
 
-INPUT_PARTS: dict[str, Callable[[Problem], str]] = {
-    "Q": lambda p: f"Question: {p.question}",
-    "C": lambda p: f"Context: {p.hint.strip() or 'N/A'}",
-    "M": lambda p: f"Options: {options_text(p)}",
-    "L": lambda p: f"Lecture: {p.lecture.strip()}",
-    "E": lambda p: f"Solution: {p.solution.strip()}",
-}
+INPUT_LETTERS = "QCMLE"
+OUTPUT_LETTERS = "ALE"
+INPUT_FORMATS = ("CQM", "QCM", "QCML", "QCME", "QCMLE", "QCLM", "QCEM", "QCLEM")
+OUTPUT_FORMATS = ("A", "AL", "AE", "ALE", "AEL", "LA", "EA", "LEA", "ELA", "LEPA")
 
-OUTPUT_PARTS: dict[str, Callable[[Problem], str]] = {
-    "A": lambda p: f"The answer is {answer_letter(p)}.",
-    "L": lambda p: f"BECAUSE: {p.lecture.strip()}",
-    "E": lambda p: p.solution.strip(),
-}
+
+def _part(problem: Problem, letter: str) -> str:
+    """The text of one letter: lecture and explanation as they are, the answer as a sentence."""
+    if letter == "L":
+        return problem.lecture.strip()
+    if letter == "E":
+        return problem.solution.strip()
+    return f"The answer is {answer_letter(problem)}."
 
 
 def parse_format(prompt_format: str) -> tuple[str, str]:
-    """'QCM-LEPA' → ('QCM', 'LEPA'), validated."""
+    """'QCM-LEPA' → ('QCM', 'LEPA'), validated: letters known, none repeated, Q and M and A present."""
     inputs, sep, outputs = prompt_format.partition("-")
-    if not sep or not inputs or set(inputs) - set(INPUT_PARTS) or (
-        outputs != "LEPA" and (not outputs or set(outputs) - set(OUTPUT_PARTS))
-    ):
+    valid_inputs = bool(inputs) and not set(inputs) - set(INPUT_LETTERS) and len(set(inputs)) == len(inputs)
+    valid_outputs = outputs == "LEPA" or (
+        bool(outputs) and not set(outputs) - set(OUTPUT_LETTERS) and len(set(outputs)) == len(outputs)
+    )
+    if not (sep and valid_inputs and valid_outputs and {"Q", "M"} <= set(inputs) and "A" in outputs):
         raise ValueError(
-            f"unknown prompt format '{prompt_format}': expected INPUT-OUTPUT with input letters from "
-            f"{''.join(INPUT_PARTS)} and output letters from {''.join(OUTPUT_PARTS)} or LEPA"
+            f"unknown prompt format '{prompt_format}': expected INPUT-OUTPUT such as QCM-LEPA, with input letters "
+            f"from {INPUT_LETTERS} (Q and M required) and output letters from {OUTPUT_LETTERS} (A required) or LEPA"
         )
     return inputs, outputs
 
 
+def render_prompt(problem: Problem, inputs: str) -> str:
+    lines, because_done = [], False
+    for letter in inputs:
+        if letter == "Q":
+            lines.append(f"Question: {problem.question}")
+        elif letter == "C":
+            lines.append(f"Context: {problem.hint.strip() or 'N/A'}")
+        elif letter == "M":
+            lines.append(f"Options: {options_text(problem)}")
+        elif not because_done:  # L and/or E: one BECAUSE line in the order the format names them
+            because_done = True
+            given = [_part(problem, part) for part in inputs if part in "LE"]
+            lines.append("BECAUSE: " + " ".join(text for text in given if text))
+    return "\n".join(lines)
+
+
 def render_target(problem: Problem, outputs: str) -> str:
     if outputs == "LEPA":
-        return (
-            f"LECTURE: {problem.lecture.strip()}\nSOLUTION: {problem.solution.strip()}\n###\n"
-            f"ANSWER: {answer_letter(problem)}."
-        )
-    return " ".join(OUTPUT_PARTS[part](problem) for part in outputs)
+        text = f"LECTURE: {problem.lecture.strip()}\n" if problem.lecture.strip() else ""
+        text += f"SOLUTION: {problem.solution.strip()}\n" if problem.solution.strip() else ""
+        return text + f"###\nANSWER: {answer_letter(problem)}."
+    before, _, after = outputs.partition("A")
+    parts = [_part(problem, letter) for letter in before] + [_part(problem, "A")]
+    reasons = [_part(problem, letter) for letter in after]
+    text = " ".join(part for part in parts if part)
+    if any(reasons):
+        text += " BECAUSE: " + " ".join(reason for reason in reasons if reason)
+    return f"Answer: {text}"
 
 
 def problem_instruction(problem: Problem, prompt_format: str) -> Instruction:
     """One instruction; image problems carry the `<image>` placeholder and the image path."""
     inputs, outputs = parse_format(prompt_format)
-    prompt = "\n".join(INPUT_PARTS[part](problem) for part in inputs)
+    prompt = render_prompt(problem, inputs)
     if problem.image:
         prompt = f"{IMAGE_PLACEHOLDER}\n{prompt}"
-    fields = ["question", "hint", "choices", "answer"] + (["lecture", "solution"] if outputs == "LEPA" else [])
+    used = set(inputs) | set(outputs.replace("LEPA", "LEA"))
+    fields = ["question", "choices", "answer"] + ["hint"] * ("C" in used) + ["lecture"] * ("L" in used) + (
+        ["solution"] * ("E" in used))
     return Instruction(
         id=problem.pid,
         image=problem.image,

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure
 
-from scitune.evaluate.score import CATEGORIES
+from scitune.evaluate.scienceqa import CATEGORIES
 
 
 def _fmt(value: float | None) -> str:

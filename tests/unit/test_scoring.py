@@ -1,7 +1,8 @@
 import pytest
 
 from scitune.contracts import Prediction, Problem
-from scitune.evaluate.score import extract_choice, score_choices, score_figure_types
+from scitune.evaluate.figures import score_figure_types
+from scitune.evaluate.scienceqa import Answers, extract_choice, score
 
 CHOICES = ["kelvin", "pascal", "joule"]
 
@@ -42,7 +43,7 @@ def test_categories_parse_failures_and_missing():
         _p("3", 2, grade="grade9"),                         # NO, unparseable
         _p("4", 0),                                         # NO, missing prediction
     ]
-    result = score_choices(problems, [_pred("1", "A"), _pred("2", "The answer is A."), _pred("3", "hmm")])
+    result = score(problems, Answers(text={"1": "A", "2": "The answer is A.", "3": "hmm"}))
     acc = result["accuracy"]
     assert acc["Avg"] == 25.0 and acc["IMG"] == 100.0 and acc["TXT"] == 0.0 and acc["NO"] == 0.0
     assert acc["NAT"] == pytest.approx(33.33) and acc["SOC"] == 0.0

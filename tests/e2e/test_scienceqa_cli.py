@@ -1,0 +1,44 @@
+"""`scitune score scienceqa` and `scitune curate scienceqa` on the real third-party files."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.shared_data
+
+
+def _scitune(*args):
+    result = subprocess.run([sys.executable, "-m", "scitune.cli", *map(str, args)], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_score_the_gpt3_run_from_the_command_line(shared_data_dir, tmp_path):
+    data = shared_data_dir / "scienceqa"
+    out = _scitune("score", "scienceqa", "--problems", data / "llava_test_CQM-A.json",
+                   "--predictions", data / "gpt3_test_QCM-ALE_predictions.json",
+                   "--output-json", tmp_path / "s.json", "--output-md", tmp_path / "s.md")
+    assert "75.17" in out
+    result = json.loads((tmp_path / "s.json").read_text())
+    assert result["accuracy"]["Avg"] == 75.17 and result["accuracy"]["LAN"] is None
+    table = (tmp_path / "s.md").read_text()
+    assert "| **gpt3_test_QCM-ALE_predictions** | n/a | n/a | n/a | 74.68 | 67.43 | 79.93 | n/a | n/a | 75.17 |" in table
+
+
+def test_official_split_list_selects_problems(shared_data_dir, tmp_path):
+    data = shared_data_dir / "scienceqa"
+    _scitune("curate", "scienceqa", "--problems", data / "problems_sample.json", "--splits", data / "pid_splits.json",
+             "--split", "test", "--format", "QCM-LEPA", "--output", tmp_path / "test.jsonl")
+    lines = [json.loads(line) for line in (tmp_path / "test.jsonl").read_text().splitlines()]
+    assert len(lines) == 50
+    with_image = [line for line in lines if line["image"]]
+    assert len(with_image) == 24 and all(line["conversations"][0]["value"].startswith("<image>\n") for line in with_image)
+    assert all(line["conversations"][1]["value"].endswith(".") and "###\nANSWER: " in line["conversations"][1]["value"]
+               for line in lines)
+    for line in with_image:  # every test image of the sample is among the 300 shipped ones
+        assert (data / "images" / line["image"]).is_file()
