@@ -111,6 +111,9 @@ class StageConfig(_Config):
     """Share of steps spent warming up (the paper uses 3%)."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """Mixed precision of the forward/backward (weights stay fp32). auto: bf16 where the GPU or the
+    CPU (AVX512-BF16/AMX) computes it natively, else fp32."""
     group_by_length: bool = True
     """Batch samples of similar length together (less padding, same data per epoch)."""
     max_length: int = Field(512, ge=16)

