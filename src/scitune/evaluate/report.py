@@ -23,7 +23,14 @@ def plot_losses(histories: dict[str, list[dict]], path: Path) -> None:
     for ax, (stage, history) in zip(axes, histories.items()):
         points = [(h["step"], h["loss"]) for h in history if "loss" in h]
         if points:
-            ax.plot(*zip(*points), marker=".")
+            steps, losses = zip(*points)
+            ax.plot(steps, losses, color="tab:blue", alpha=0.35, lw=1, label="logged")
+            # Length-grouped batches alternate long and short samples; a running mean shows the trend.
+            window = max(1, len(losses) // 10)
+            smooth = [sum(losses[max(0, i - window + 1): i + 1]) / len(losses[max(0, i - window + 1): i + 1])
+                      for i in range(len(losses))]
+            ax.plot(steps, smooth, color="tab:blue", lw=2, label=f"running mean ({window})")
+            ax.legend(fontsize=7)
         ax.set_title(f"{stage} training loss", fontsize=9)
         ax.set_xlabel("optimizer step", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -86,9 +93,11 @@ def write_report(run_dir: Path, title: str, evaluations: dict[str, dict], histor
         if losses:
             lines.append(f"- {stage}: loss {losses[0]:.3f} → {losses[-1]:.3f} over {len(losses)} logged points, "
                          f"{summary.get('train_runtime', float('nan')):.0f} s")
-    last = list(evaluations)[-1]
-    lines += ["", f"## Figure-type confusion after {last}", "", "| true \\ predicted | counts |", "|---|---|"]
-    for label, row in evaluations[last]["figure_types"]["confusion"].items():
+    best = max(evaluations, key=lambda n: evaluations[n]["figure_types"]["accuracy"] or 0)
+    shown = "before training" if best == "base" else f"after {best}"
+    lines += ["", f"## Figure-type confusion {shown} (the best figure-type score)", "",
+              "| true \\ predicted | counts |", "|---|---|"]
+    for label, row in evaluations[best]["figure_types"]["confusion"].items():
         lines.append(f"| {label} | " + ", ".join(f"{k}: {v}" for k, v in sorted(row.items())) + " |")
     lines += ["", "## Time per step", "", "| step | seconds |", "|---|---|"]
     lines += [f"| {step} | {seconds:.1f} |" for step, seconds in timings.items()]

@@ -212,6 +212,16 @@ def generate_corpus(
     return records, problems
 
 
+def _solution(reason: str, choices: list[str], answer: int) -> str:
+    """A worked solution that checks every option in order, as many ScienceQA solutions do.
+
+    Walking the options in the prompt's order ties the answer to its letter one step at a time; a
+    135M model given only the reason learns the reason but not which letter it belongs to.
+    """
+    checks = " ".join(f"({chr(65 + i)}) {choice}: {'yes' if i == answer else 'no'}." for i, choice in enumerate(choices))
+    return f"{reason} Check each option: {checks}"
+
+
 def _shuffled(choices: list[str], answer: str, rng: np.random.Generator) -> tuple[list[str], int]:
     order = rng.permutation(len(choices))
     shuffled = [choices[i] for i in order]
@@ -229,7 +239,8 @@ def _questions(record: FigureRecord, rendered: Rendered, split: str, rng: np.ran
         answer=type_answer, hint="", image=record.image, task="closed choice",
         grade=f"grade{rng.integers(3, 7)}", subject="natural science", topic="scientific figures",
         category="Figure types", skill="Identify the type of a scientific figure",
-        lecture=LECTURES["type"], solution=f"The image is a {record.figure_type}.", split=split,
+        lecture=LECTURES["type"], solution=_solution(f"The image is a {record.figure_type}.", type_choices, type_answer),
+        split=split,
     )
     fact_choices, fact_answer = _shuffled(rendered.fact_choices, rendered.fact, rng)
     yield Problem(
@@ -237,7 +248,8 @@ def _questions(record: FigureRecord, rendered: Rendered, split: str, rng: np.ran
         answer=fact_answer, hint=record.caption, image=record.image, task="closed choice",
         grade=f"grade{rng.integers(5, 10)}", subject=rendered.subject_quantity.subject,
         topic="reading figures", category="Figure content", skill="Read a caption",
-        lecture=LECTURES["axis"], solution=f"The caption names {rendered.fact}.", split=split,
+        lecture=LECTURES["axis"], solution=_solution(f"The caption names {rendered.fact}.", fact_choices, fact_answer),
+        split=split,
     )
     quantity = rendered.subject_quantity
     units = sorted({q.unit for q in QUANTITIES} - {quantity.unit})
@@ -249,6 +261,7 @@ def _questions(record: FigureRecord, rendered: Rendered, split: str, rng: np.ran
         choices=unit_choices, answer=unit_answer, hint="", image=None, task="closed choice",
         grade=f"grade{rng.integers(7, 11)}", subject=quantity.subject, topic="units",
         category="Units and measurement", skill="Match a quantity to its unit",
-        lecture=LECTURES["unit"], solution=f"{quantity.name.capitalize()} is measured in {quantity.unit}.",
+        lecture=LECTURES["unit"],
+        solution=_solution(f"{quantity.name.capitalize()} is measured in {quantity.unit}.", unit_choices, unit_answer),
         split=split,
     )

@@ -63,7 +63,7 @@ EQUATIONS: tuple[tuple[str, str, str], ...] = (
 )
 
 LECTURES: dict[str, str] = {
-    "type": "Plots show trends, bar charts compare groups, tables list values, diagrams show links and equations state relations.",
+    "type": "Plots show trends, bar charts compare groups, tables list values and diagrams show links.",
     "axis": "The caption of a figure says which quantities it shows.",
     "unit": "Every measured quantity has a unit that tells what it is counted in.",
 }
