@@ -46,11 +46,12 @@ def resolve_lm_name(name: str) -> str | Path:
     return name  # a hub id such as "meta-llama/Llama-2-7b-hf"; users with internet resolve it
 
 
-def load_language_model(cfg: ModelConfig) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
-    """The causal LM (pretrained, or random when `language_model` is 'tiny') and its tokenizer."""
+def load_language_model(cfg: ModelConfig, seed: int = 0) -> tuple[torch.nn.Module, PreTrainedTokenizerBase]:
+    """The causal LM (pretrained, or random from `seed` when `language_model` is 'tiny') and its tokenizer."""
     source = resolve_lm_name(cfg.language_model)
     tokenizer = AutoTokenizer.from_pretrained(source)
     if cfg.language_model == TINY_LM:
+        torch.manual_seed(seed)
         config = LlamaConfig(
             vocab_size=len(tokenizer),
             hidden_size=cfg.tiny_lm_hidden_size,
@@ -116,9 +117,11 @@ def build_processor(
 
 
 def build_llava(cfg: ModelConfig, seed: int = 0) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
-    """Assemble a fresh Llava model: pretrained (or tiny) LM + vision tower + random projector."""
-    torch.manual_seed(seed)
-    lm, tokenizer = load_language_model(cfg)
+    """Assemble a fresh Llava model: pretrained (or tiny) LM + vision tower + random projector.
+
+    Same config and seed, same weights, whether or not the embedded LM had to be converted first.
+    """
+    lm, tokenizer = load_language_model(cfg, seed)
     tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_PLACEHOLDER]})
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -136,6 +139,7 @@ def build_llava(cfg: ModelConfig, seed: int = 0) -> tuple[LlavaForConditionalGen
         vision_feature_select_strategy=cfg.vision_feature_select_strategy,
         tie_word_embeddings=bool(getattr(lm.config, "tie_word_embeddings", False)),
     )
+    torch.manual_seed(seed)  # after every load, so only this seed decides the random parts
     model = LlavaForConditionalGeneration(config)
     model.model.language_model.load_state_dict(lm.model.state_dict())
     model.lm_head.load_state_dict(lm.lm_head.state_dict())
