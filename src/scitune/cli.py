@@ -97,6 +97,47 @@ def validate(
     console.print(yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False))
 
 
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Option(help="A Llava checkpoint folder (ours or any LlavaForConditionalGeneration).")],
+    data: Annotated[Path, typer.Option(help="Instruction JSONL (LLaVA conversation format).", exists=True)],
+    output: Annotated[Path, typer.Option(help="Predictions JSONL; an existing file is resumed, not overwritten.")],
+    image_root: Annotated[Path, typer.Option(help="Folder the instructions' image paths are relative to.")] = Path("."),
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per batch; the answers do not depend on it.")] = 16,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per answer at most.")] = 96,
+    system_prompt: Annotated[str, typer.Option(help="System message, as at training ('' for none).")] = "",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N instructions (quick looks).")] = None,
+) -> None:
+    """Greedy answers for every instruction, appended to OUTPUT as they are produced."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scitune.contracts import Instruction, read_jsonl
+    from scitune.evaluate.generate import done_ids, predict as generate
+    from scitune.model.build import load_llava
+
+    _setup_logging(False)
+    try:
+        llava, processor = load_llava(model)
+        items = list(read_jsonl(data, Instruction))[:limit]
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    todo = len([i for i in items if i.id not in done_ids(output)])
+    with Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[rate]}"), console=console) as bar:
+        task = bar.add_task("predict", total=todo, rate="")
+        started = time.perf_counter()
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            done = bar.tasks[0].completed
+            bar.update(task, rate=f"{done / (time.perf_counter() - started):.2f} items/s")
+
+        generate(llava, processor, items, image_root, output, system_prompt, str(model), max_new_tokens, batch_size,
+                 on_batch=advance)
+    console.print(f"{todo} new predictions ({len(items) - todo} already there) → {output}")
+
+
 score_app = typer.Typer(help="Score predictions against a benchmark.", no_args_is_help=True)
 curate_app = typer.Typer(help="Turn records into instruction JSONL.", no_args_is_help=True)
 app.add_typer(score_app, name="score")

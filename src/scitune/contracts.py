@@ -118,6 +118,7 @@ class Prediction(_Contract):
     text: str
     model: str
     error: str | None = None
+    decoding: dict | None = Field(default=None, description="generation settings that produced `text`")
 
 
 Record = TypeVar("Record", bound=BaseModel)

@@ -166,6 +166,7 @@ class Run:
             "questions": score(problems, load_answers(out / "questions.jsonl")),
         }
         (out / "scores.json").write_text(json.dumps(scores, indent=2))
+        save_recipe(self.recipe, out / "recipe.yaml")
         self.console.print(f"figure-type accuracy {scores['figure_types']['accuracy']}% "
                            f"(chance {scores['figure_types']['chance']}%), question accuracy "
                            f"{scores['questions']['accuracy']['Avg']}%")

@@ -31,6 +31,7 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_everything(tmp_path):
     for path in ["recipe.yaml", "corpus/figures.jsonl", "corpus/problems.jsonl", "curate/figures_train.jsonl",
                  "curate/questions_test.jsonl", "base/model/model.safetensors", "stage1/model/model.safetensors",
                  "stage2/model/recipe.yaml", "stage2/model/data_manifest.json", "eval/stage2/scores.json",
+                 "eval/base/recipe.yaml", "curate/recipe.yaml",
                  "report.md", "plots/loss.png", "plots/accuracy.png"]:
         assert (out / path).is_file(), path
     report = (out / "report.md").read_text()
@@ -42,6 +43,17 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_everything(tmp_path):
 
     again = _run("run", str(TINY), "--output-dir", str(out))
     assert again.stdout.count("done earlier, skipped") == 9
+
+    # The trained checkpoint answers through `scitune predict`, resumably.
+    args = ["predict", "--model", str(out / "stage2" / "model"), "--data", str(out / "curate" / "questions_test.jsonl"),
+            "--image-root", str(out / "corpus"), "--output", str(tmp_path / "p.jsonl"), "--limit", "5",
+            "--max-new-tokens", "4"]
+    assert "5 new predictions" in _run(*args).stdout
+    assert "0 new predictions (5 already there)" in _run(*args).stdout
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 5
+    refused = _run("predict", "--model", str(out / "corpus"), "--data", str(out / "curate" / "questions_test.jsonl"),
+                   "--output", str(tmp_path / "x.jsonl"), check=False)
+    assert refused.returncode == 2 and "not a model checkpoint" in refused.stdout
 
 
 def test_killed_run_resumes_from_the_last_finished_step(tmp_path):
@@ -68,7 +80,8 @@ def test_bad_recipe_fails_before_work_naming_the_field(tmp_path):
     assert not (tmp_path / "x").exists(), "nothing may be written before the recipe validates"
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["quickstart"], ["validate"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["quickstart"], ["validate"], ["predict"], ["curate", "scienceqa"],
+                                     ["score", "scienceqa"]])
 def test_every_command_has_help(command):
     result = _run(*command, "--help")
     assert "Usage" in result.stdout and len(result.stdout) > 200

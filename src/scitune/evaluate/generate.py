@@ -75,13 +75,15 @@ def predict(
     todo = [(ins, encoder.encode_prompt(ins)) for ins in instructions if ins.id not in skip]
     todo.sort(key=lambda pair: len(pair[1]))
     eos = [tokenizer.eos_token_id]
+    decoding = {"do_sample": False, "max_new_tokens": max_new_tokens, "system_prompt": system_prompt}
     with out_path.open("a", encoding="utf-8") as handle:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
             results = _generate_batch(model, processor, batch, image_root, max_new_tokens, eos)
             for (instruction, _), (text, error) in zip(batch, results):
                 prompt = instruction.conversations[0].value
-                record = Prediction(id=instruction.id, prompt=prompt, text=text, model=model_name, error=error)
+                record = Prediction(id=instruction.id, prompt=prompt, text=text, model=model_name, error=error,
+                                    decoding=decoding)
                 handle.write(json.dumps(record.model_dump(), ensure_ascii=False) + "\n")
             handle.flush()
             if on_batch:
@@ -115,8 +117,10 @@ def _generate_batch(model, processor, batch, image_root, max_new_tokens, eos) ->
     inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
     if pixels:
         inputs["pixel_values"] = torch.stack(pixels).to(device, model.dtype)
+    # The image placeholder is input-only: a generated one would be read back as an image slot.
     output = model.generate(
-        **inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=pad
+        **inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=pad,
+        suppress_tokens=[model.config.image_token_id],
     )
     new_tokens = output[:, longest:]
     texts = processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
