@@ -8,7 +8,6 @@ training stage from its last Trainer checkpoint, an evaluation from its last wri
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -29,7 +28,6 @@ from scitune.evaluate.scienceqa import load_answers, score
 from scitune.sources.demo import generate_corpus
 from scitune.sources.vocabulary import FIGURE_TYPES
 
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

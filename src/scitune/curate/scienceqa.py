@@ -9,7 +9,7 @@ give as one `BECAUSE:` line. Output letters: A (`The answer is X.`), L, E, in or
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from scitune.contracts import IMAGE_PLACEHOLDER, Instruction, Problem
 

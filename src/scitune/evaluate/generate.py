@@ -8,7 +8,6 @@ interrupted run resumes: ids already in the predictions file are skipped.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from scitune.contracts import Instruction, Prediction
 from scitune.model.chat import chat_format
 from scitune.train.data import Encoder, load_image
 
-logger = logging.getLogger(__name__)
 
 
 def done_ids(path: Path) -> set[str]:

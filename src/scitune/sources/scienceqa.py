@@ -7,9 +7,7 @@ a `ProblemSet` holds the problems and a list of `(pid, reason)` rejections. Meta
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +18,6 @@ from pydantic import ValidationError
 from scitune.contracts import Problem
 from scitune.curate.scienceqa import LETTERS
 
-logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test", "trainval", "minitrain", "minival", "minitest")
 _HF_SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
