@@ -65,7 +65,7 @@ def _label(q: Quantity) -> str:
 
 
 def _graph(fig: Figure, rng: np.random.Generator) -> Rendered:
-    x, y = _quantity(rng), None
+    x = _quantity(rng)
     y = _quantity(rng, exclude=(x.name,))
     ax = fig.add_subplot()
     xs = np.linspace(0, 10, 50)
@@ -134,9 +134,8 @@ def _diagram(fig: Figure, rng: np.random.Generator) -> Rendered:
         ax.text(x, y, step, ha="center", va="center", fontsize=7,
                 bbox={"boxstyle": "circle", "fc": "lightyellow", "ec": "black"})
     caption = f"Figure {{n}}: The process starts at {steps[0]} and passes through {', '.join(steps[1:])}."
-    choices = [steps[0], *[s for s in steps[1:]]]
     return Rendered(list(steps), _quantity(rng), caption, steps[0],
-                    "Which step comes first in the process of the figure?", choices)
+                    "Which step comes first in the process of the figure?", list(steps))
 
 
 def _equation(fig: Figure, rng: np.random.Generator) -> Rendered:
@@ -191,7 +190,8 @@ def generate_corpus(
         fig = Figure(figsize=(image_size / DPI, image_size / DPI), dpi=DPI)
         FigureCanvasAgg(fig)
         rendered = RENDERERS[figure_type](fig, rng)
-        fig.tight_layout(pad=0.3) if figure_type in ("graph plot", "scatter plot", "bar chart") else None
+        if figure_type in ("graph plot", "scatter plot", "bar chart"):  # axes need room for their labels
+            fig.tight_layout(pad=0.3)
         name = f"paper{paper:03d}-Figure{number}.png"
         fig.savefig(image_dir / name, dpi=DPI)
         split = "test" if paper in test_papers else "train"
