@@ -139,6 +139,8 @@ def predict(
 
 
 score_app = typer.Typer(help="Score predictions against a benchmark.", no_args_is_help=True)
+evaluate_app = typer.Typer(help="Predict and score a model on a benchmark.", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
 curate_app = typer.Typer(help="Turn records into instruction JSONL.", no_args_is_help=True)
 app.add_typer(score_app, name="score")
 app.add_typer(curate_app, name="curate")
@@ -213,6 +215,42 @@ def score_scienceqa(
     if output_md:
         output_md.parent.mkdir(parents=True, exist_ok=True)
         output_md.write_text(markdown_table(result, predictions.stem))
+
+
+@evaluate_app.command("scienceqa")
+def evaluate_scienceqa(
+    model: Annotated[Path, typer.Option(help="A Llava checkpoint folder.")],
+    problems: ProblemsPath,
+    output_dir: Annotated[Path, typer.Option(help="Folder for predictions.jsonl, scores.json, scores.md.")],
+    image_root: Annotated[Path, typer.Option(help="Folder the problems' image paths are relative to.")] = Path("."),
+    splits: SplitsPath = None,
+    split: SplitName = None,
+    prompt_format: Annotated[str, typer.Option("--format", help="Prompt format the model was trained on.")]
+    = "QCM-LEPA",
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per batch; the answers do not depend on it.")] = 16,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per answer at most.")] = 96,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N problems (quick looks).")] = None,
+) -> None:
+    """Greedy answers to ScienceQA problems (image and text-only together), then the official scores."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scitune.evaluate.benchmarks import evaluate_scienceqa as run_benchmark
+    from scitune.evaluate.scienceqa import markdown_table
+
+    _setup_logging(False)
+    _, selected = _select_problems(problems, splits, split)
+    selected = selected[:limit]
+    try:
+        with Progress(TextColumn("scienceqa"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as bar:
+            task = bar.add_task("scienceqa", total=len(selected))
+            result = run_benchmark(model, selected, image_root, output_dir, prompt_format, batch_size,
+                                   max_new_tokens, on_batch=lambda n: bar.advance(task, n))
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    console.print(markdown_table(result, model.name))
+    console.print(f"→ {output_dir / 'scores.json'}")
 
 
 @curate_app.command("scienceqa")

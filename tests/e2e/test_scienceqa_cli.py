@@ -42,3 +42,18 @@ def test_official_split_list_selects_problems(shared_data_dir, tmp_path):
                for line in lines)
     for line in with_image:  # every test image of the sample is among the 300 shipped ones
         assert (data / "images" / line["image"]).is_file()
+
+
+def test_evaluate_a_checkpoint_on_real_problems_and_images(shared_data_dir, tiny_llava, tmp_path):
+    model, processor = tiny_llava
+    model.save_pretrained(tmp_path / "ckpt")
+    processor.save_pretrained(tmp_path / "ckpt")
+    data = shared_data_dir / "scienceqa"
+    out = _scitune("evaluate", "scienceqa", "--model", tmp_path / "ckpt", "--problems", data / "problems_sample.json",
+                   "--splits", data / "pid_splits.json", "--split", "test", "--image-root", data / "images",
+                   "--output-dir", tmp_path / "eval", "--max-new-tokens", "6", "--batch-size", "8")
+    assert "| LLaMA-SciTune-13B |" in out
+    result = json.loads((tmp_path / "eval" / "scores.json").read_text())
+    assert result["counts"]["Avg"] == 50 and result["counts"]["IMG"] == 24 and result["missing"] == 0
+    predictions = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
+    assert len(predictions) == 50 and all(p["error"] is None for p in predictions), "every real image must load"
