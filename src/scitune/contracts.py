@@ -16,8 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 IMAGE_PLACEHOLDER = "<image>"
 """The placeholder a human turn carries where the image goes; the processor expands it."""
 
-SUBJECTS = ("natural science", "social science", "language science")
-
 
 class _Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

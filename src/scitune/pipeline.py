@@ -29,7 +29,6 @@ from scitune.sources.demo import generate_corpus
 from scitune.sources.vocabulary import FIGURE_TYPES
 
 
-
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -146,18 +145,17 @@ class Run:
             "figure_types": (self.curate_dir / "figures_test.jsonl", e.max_new_tokens_figures),
             "questions": (self.curate_dir / "questions_test.jsonl", e.max_new_tokens_questions),
         }
-        for set_name, (path, max_new) in sets.items():
-            items = list(read_jsonl(path, Instruction))[: e.limit]
+        items = {set_name: list(read_jsonl(path, Instruction))[: e.limit] for set_name, (path, _) in sets.items()}
+        for set_name, (_, max_new) in sets.items():
             with Progress(TextColumn(f"{name} · {set_name}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=self.console) as bar:
-                task = bar.add_task(set_name, total=len(items))
-                predict(model, processor, items, self.corpus_dir, out / f"{set_name}.jsonl",
+                task = bar.add_task(set_name, total=len(items[set_name]))
+                predict(model, processor, items[set_name], self.corpus_dir, out / f"{set_name}.jsonl",
                         self.recipe.curate.system_prompt, f"{self.recipe.name}/{name}", max_new, e.batch_size,
                         on_batch=lambda n: bar.advance(task, n))
         predictions = list(read_jsonl(out / "figure_types.jsonl", Prediction))
-        expected = {i.id: i.conversations[-1].value
-                    for i in list(read_jsonl(sets["figure_types"][0], Instruction))[: e.limit]}
-        question_ids = {i.id for i in list(read_jsonl(sets["questions"][0], Instruction))[: e.limit]}
+        expected = {i.id: i.conversations[-1].value for i in items["figure_types"]}
+        question_ids = {i.id for i in items["questions"]}
         problems = [p for p in read_jsonl(self.corpus_dir / "problems.jsonl", Problem) if p.pid in question_ids]
         scores = {
             "figure_types": score_figure_types(expected, predictions, list(FIGURE_TYPES)),

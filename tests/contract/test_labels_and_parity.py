@@ -101,3 +101,8 @@ def test_loss_is_normalised_by_supervised_tokens_across_the_accumulated_step(enc
     assert torch.allclose(summed * 100, mean * supervised, rtol=1e-4)
     args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, gradient_accumulation_steps=2)
     assert Trainer(model=model, args=args).model_accepts_loss_kwargs
+
+
+def test_config_image_seq_length_is_what_the_processor_expands(encoder, tiny_llava):
+    model, _ = tiny_llava
+    assert model.config.image_seq_length == encoder.image_tokens

@@ -19,34 +19,23 @@ from scitune.model.chat import chat_format
 from scitune.train.data import Encoder, load_image
 
 
-
 def done_ids(path: Path) -> set[str]:
-    """Ids already predicted; a torn last line (killed mid-write) is ignored and rewritten."""
-    if not Path(path).is_file():
-        return set()
-    ids = set()
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            ids.add(json.loads(line)["id"])
-        except (json.JSONDecodeError, KeyError):
-            continue
-    return ids
-
-
-def _valid_lines(path: Path) -> None:
-    """Drop a torn last line so appends start on a fresh line."""
+    """Ids already predicted in PATH. A torn line (a run killed mid-write) is dropped from the file,
+    so the next append starts on a fresh line and that item is predicted again."""
+    path = Path(path)
     if not path.is_file():
-        return
+        return set()
     lines = path.read_text(encoding="utf-8").splitlines()
-    kept = []
+    kept, ids = [], set()
     for line in lines:
         try:
-            json.loads(line)
-            kept.append(line)
-        except json.JSONDecodeError:
+            ids.add(json.loads(line)["id"])
+        except (json.JSONDecodeError, KeyError, TypeError):
             continue
+        kept.append(line)
     if len(kept) != len(lines):
         path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    return ids
 
 
 @torch.inference_mode()
@@ -65,7 +54,6 @@ def predict(
     """Generate an answer per instruction into OUT_PATH (JSONL of Prediction), greedy."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    _valid_lines(out_path)
     skip = done_ids(out_path)
     encoder = Encoder(processor, chat_format(processor.tokenizer), system_prompt)
     tokenizer = processor.tokenizer

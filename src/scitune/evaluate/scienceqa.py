@@ -68,9 +68,6 @@ class Answers:
     duplicates: int = 0
     malformed: int = 0
 
-    def __contains__(self, pid: str) -> bool:
-        return pid in self.text or pid in self.index
-
     def ids(self) -> set[str]:
         return set(self.text) | set(self.index)
 

@@ -128,12 +128,15 @@ def build_llava(cfg: ModelConfig, seed: int = 0) -> tuple[LlavaForConditionalGen
     tokenizer.padding_side = "left"  # generation appends on the right; training masks padding
     vision = vision_config_from(cfg.vision)
     processor = build_processor(vision, tokenizer, cfg.vision_feature_select_strategy)
-    image_tokens = processor.num_image_tokens if hasattr(processor, "num_image_tokens") else None
+    # What the processor expands one <image> into: every patch, plus CLIP's CLS unless 'default' drops it.
+    image_tokens = (vision.image_size // vision.patch_size) ** 2 + (
+        processor.num_additional_image_tokens - (cfg.vision_feature_select_strategy == "default")
+    )
     config = LlavaConfig(
         vision_config=vision,
         text_config=lm.config,
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER),
-        image_seq_length=image_tokens or (vision.image_size // vision.patch_size) ** 2,
+        image_seq_length=image_tokens,
         projector_hidden_act="gelu",
         vision_feature_layer=cfg.vision_feature_layer,
         vision_feature_select_strategy=cfg.vision_feature_select_strategy,

@@ -19,7 +19,6 @@ from scitune.contracts import Problem
 from scitune.curate.scienceqa import LETTERS
 
 
-SPLITS = ("train", "val", "test", "trainval", "minitrain", "minival", "minitest")
 _HF_SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
 
 
