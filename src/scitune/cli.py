@@ -20,10 +20,44 @@ app = typer.Typer(
 )
 console = Console()
 
+ANSWER_PROMPTER = "\n###\nANSWER:"
+
 Overrides = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a recipe field, e.g. --set stages.0.learning_rate=1e-3 (repeatable)."),
 ]
+
+
+TwoPass = Annotated[bool, typer.Option(
+    "--two-pass", help="LLaVA/SciTune answer prompter: generate the reasoning, then ask for 'ANSWER:' alone.")]
+
+
+def _progress(label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[rate]}"), console=console)
+
+
+def _load_model(model: Path):
+    from scitune.model.build import load_llava
+
+    try:
+        return load_llava(model)
+    except (ValueError, OSError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def _with_rate(bar, task):
+    started = time.perf_counter()
+
+    def advance(n: int) -> None:
+        bar.advance(task, n)
+        done = bar.tasks[0].completed
+        bar.update(task, rate=f"{done / (time.perf_counter() - started):.2f} items/s")
+
+    return advance
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -106,36 +140,27 @@ def predict(
     batch_size: Annotated[int, typer.Option(min=1, help="Prompts per batch; the answers do not depend on it.")] = 16,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per answer at most.")] = 96,
     system_prompt: Annotated[str, typer.Option(help="System message, as at training ('' for none).")] = "",
+    two_pass: TwoPass = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N instructions (quick looks).")] = None,
 ) -> None:
     """Greedy answers for every instruction, appended to OUTPUT as they are produced."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from scitune.contracts import Instruction, read_jsonl
+    from scitune.contracts import Instruction, Prediction, read_jsonl
     from scitune.evaluate.generate import done_ids, predict as generate
-    from scitune.model.build import load_llava
 
     _setup_logging(False)
     try:
-        llava, processor = load_llava(model)
         items = list(read_jsonl(data, Instruction))[:limit]
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
+    llava, processor = _load_model(model)
     todo = len([i for i in items if i.id not in done_ids(output)])
-    with Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[rate]}"), console=console) as bar:
+    with _progress("predict") as bar:
         task = bar.add_task("predict", total=todo, rate="")
-        started = time.perf_counter()
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            done = bar.tasks[0].completed
-            bar.update(task, rate=f"{done / (time.perf_counter() - started):.2f} items/s")
-
         generate(llava, processor, items, image_root, output, system_prompt, str(model), max_new_tokens, batch_size,
-                 on_batch=advance)
-    console.print(f"{todo} new predictions ({len(items) - todo} already there) → {output}")
+                 on_batch=_with_rate(bar, task), answer_prompter=ANSWER_PROMPTER if two_pass else None)
+    failed = sum(1 for prediction in read_jsonl(output, Prediction) if prediction.error)
+    console.print(f"{todo} new predictions ({len(items) - todo} already there, {failed} failed) → {output}")
 
 
 score_app = typer.Typer(help="Score predictions against a benchmark.", no_args_is_help=True)
@@ -221,7 +246,7 @@ def score_scienceqa(
 def evaluate_scienceqa(
     model: Annotated[Path, typer.Option(help="A Llava checkpoint folder.")],
     problems: ProblemsPath,
-    output_dir: Annotated[Path, typer.Option(help="Folder for predictions.jsonl, scores.json, scores.md.")],
+    output_dir: Annotated[Path, typer.Option(help="Folder for predictions.jsonl, scores.json/.md, report.html.")],
     image_root: Annotated[Path, typer.Option(help="Folder the problems' image paths are relative to.")] = Path("."),
     splits: SplitsPath = None,
     split: SplitName = None,
@@ -229,28 +254,97 @@ def evaluate_scienceqa(
     = "QCM-LEPA",
     batch_size: Annotated[int, typer.Option(min=1, help="Prompts per batch; the answers do not depend on it.")] = 16,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per answer at most.")] = 96,
+    system_prompt: Annotated[str, typer.Option(help="System message, as at training ('' for none).")] = "",
+    two_pass: TwoPass = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N problems (quick looks).")] = None,
 ) -> None:
     """Greedy answers to ScienceQA problems (image and text-only together), then the official scores."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from scitune.evaluate.benchmarks import evaluate_scienceqa as run_benchmark
+    from scitune.evaluate.benchmarks import Generation, evaluate_scienceqa as run_benchmark
     from scitune.evaluate.scienceqa import markdown_table
 
     _setup_logging(False)
     _, selected = _select_problems(problems, splits, split)
     selected = selected[:limit]
+    llava, processor = _load_model(model)
+    with _progress("scienceqa") as bar:
+        task = bar.add_task("scienceqa", total=len(selected), rate="")
+        gen = Generation(batch_size, max_new_tokens, system_prompt, ANSWER_PROMPTER if two_pass else None,
+                         str(model), _with_rate(bar, task))
+        result = run_benchmark(llava, processor, selected, image_root, output_dir, prompt_format, gen)
+    console.print(markdown_table(result, model.name))
+    console.print(f"→ {output_dir / 'scores.json'} · {output_dir / 'report.html'}")
+
+
+@evaluate_app.command("figures")
+def evaluate_figures(
+    model: Annotated[Path, typer.Option(help="A Llava checkpoint folder.")],
+    data: Annotated[Path, typer.Option(
+        help="Curated figure instructions (scitune curate) or FigureRecord JSONL (curated here as CTOM).",
+        exists=True)],
+    output_dir: Annotated[Path, typer.Option(help="Folder for predictions.jsonl, scores.json/.md, report.html.")],
+    image_root: Annotated[Path, typer.Option(help="Folder the image paths are relative to.")] = Path("."),
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per batch; the answers do not depend on it.")] = 16,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per answer at most.")] = 64,
+    system_prompt: Annotated[str, typer.Option(help="System message, as at training ('' for none).")] = "",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N instructions (quick looks).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the prompt templates when curating FigureRecords.")] = 0,
+) -> None:
+    """Figure-type accuracy (with a confusion matrix) and caption BLEU-4 / ROUGE-L / CIDEr."""
+    from scitune.evaluate.benchmarks import Generation, evaluate_figures as run_benchmark, figures_markdown
+
+    _setup_logging(False)
     try:
-        with Progress(TextColumn("scienceqa"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as bar:
-            task = bar.add_task("scienceqa", total=len(selected))
-            result = run_benchmark(model, selected, image_root, output_dir, prompt_format, batch_size,
-                                   max_new_tokens, on_batch=lambda n: bar.advance(task, n))
+        instructions, labels = _figure_items(data, seed)
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
-    console.print(markdown_table(result, model.name))
-    console.print(f"→ {output_dir / 'scores.json'}")
+    instructions = instructions[:limit]
+    llava, processor = _load_model(model)
+    with _progress("figures") as bar:
+        task = bar.add_task("figures", total=len(instructions), rate="")
+        gen = Generation(batch_size, max_new_tokens, system_prompt, None, str(model), _with_rate(bar, task))
+        result = run_benchmark(llava, processor, instructions, image_root, output_dir, labels, gen)
+    console.print(figures_markdown(result, model.name))
+    console.print(f"→ {output_dir / 'scores.json'} · {output_dir / 'report.html'}")
+
+
+def _figure_items(data: Path, seed: int):
+    """Instructions and the type labels from curated instructions or from FigureRecords."""
+    import json
+
+    from scitune.contracts import FigureRecord, Instruction, read_jsonl
+    from scitune.curate.figures import figure_instructions
+
+    with data.open(encoding="utf-8") as handle:
+        first = next((line for line in handle if line.strip()), "{}")
+    if "conversations" in json.loads(first):
+        instructions = list(read_jsonl(data, Instruction))
+        labels = {i.conversations[-1].value for i in instructions if i.source.get("task") == "figure_type"}
+        return instructions, sorted(labels)
+    records = list(read_jsonl(data, FigureRecord))
+    labels = sorted({r.figure_type for r in records if r.figure_type})
+    return list(figure_instructions(records, "CTOM", labels, seed)), labels
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="An evaluation folder (with scores.json) or a run folder.")],
+    run_b: Annotated[Path, typer.Argument(help="The folder to compare with RUN_A.")],
+    output: Annotated[Path | None, typer.Option(help="Also write the comparison as Markdown.")] = None,
+    show: Annotated[int, typer.Option(help="Changed items listed per direction.")] = 10,
+) -> None:
+    """Per-metric difference B − A and the items whose outcome changed (fixed, broken)."""
+    from scitune.evaluate.compare import compare as run_compare, markdown
+
+    try:
+        result = run_compare(run_a, run_b)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    text = markdown(result, show)
+    console.print(text)
+    if output:
+        output.write_text(text, encoding="utf-8")
 
 
 @curate_app.command("scienceqa")

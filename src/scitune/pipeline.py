@@ -11,6 +11,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +19,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scitune.config import Recipe, save_recipe
-from scitune.contracts import FigureRecord, Instruction, Prediction, Problem, read_jsonl, write_jsonl
+from scitune.contracts import FigureRecord, Instruction, Problem, read_jsonl, write_jsonl
 from scitune.curate.figures import figure_instructions
 from scitune.curate.scienceqa import problem_instructions
-from scitune.evaluate.generate import predict
+from scitune.evaluate.benchmarks import Generation, evaluate_figures, evaluate_scienceqa
 from scitune.evaluate.report import write_report
-from scitune.evaluate.figures import score_figure_types
-from scitune.evaluate.scienceqa import load_answers, score
 from scitune.sources.demo import generate_corpus
 from scitune.sources.vocabulary import FIGURE_TYPES
 
@@ -108,8 +107,6 @@ class Run:
             chosen = [r for r in records if (r.id in test_records) == (split == "test")]
             figures = list(figure_instructions(chosen, c.components, list(FIGURE_TYPES), self.recipe.seed,
                                                c.type_prompts_per_figure if split == "train" else 1))
-            if split == "test":  # evaluation asks only the type question, scored by exact match
-                figures = [f for f in figures if f.source["task"] == "figure_type"]
             write_jsonl(self.curate_dir / f"figures_{split}.jsonl", figures)
             questions = problem_instructions([p for p in problems if p.split == split], c.question_format)
             count = write_jsonl(self.curate_dir / f"questions_{split}.jsonl", questions)
@@ -136,36 +133,41 @@ class Run:
         shutil.rmtree(self.dir / stage.name / "trainer", ignore_errors=True)
 
     def evaluate(self, name: str) -> None:
+        """The figure benchmark and the questions benchmark, through the same code as `scitune evaluate`."""
         from scitune.model.build import load_llava
 
         model, processor = load_llava(self.model_dir(name))
         out = self.dir / "eval" / name
         e = self.recipe.evaluate
-        sets = {
-            "figure_types": (self.curate_dir / "figures_test.jsonl", e.max_new_tokens_figures),
-            "questions": (self.curate_dir / "questions_test.jsonl", e.max_new_tokens_questions),
-        }
-        items = {set_name: list(read_jsonl(path, Instruction))[: e.limit] for set_name, (path, _) in sets.items()}
-        for set_name, (_, max_new) in sets.items():
-            with Progress(TextColumn(f"{name} · {set_name}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=self.console) as bar:
-                task = bar.add_task(set_name, total=len(items[set_name]))
-                predict(model, processor, items[set_name], self.corpus_dir, out / f"{set_name}.jsonl",
-                        self.recipe.curate.system_prompt, f"{self.recipe.name}/{name}", max_new, e.batch_size,
-                        on_batch=lambda n: bar.advance(task, n))
-        predictions = list(read_jsonl(out / "figure_types.jsonl", Prediction))
-        expected = {i.id: i.conversations[-1].value for i in items["figure_types"]}
-        question_ids = {i.id for i in items["questions"]}
+        figures = list(read_jsonl(self.curate_dir / "figures_test.jsonl", Instruction))[: e.limit]
+        question_ids = {i.id for i in read_jsonl(self.curate_dir / "questions_test.jsonl", Instruction)}
         problems = [p for p in read_jsonl(self.corpus_dir / "problems.jsonl", Problem) if p.pid in question_ids]
-        scores = {
-            "figure_types": score_figure_types(expected, predictions, list(FIGURE_TYPES)),
-            "questions": score(problems, load_answers(out / "questions.jsonl")),
-        }
+        problems = problems[: e.limit]
+        model_name = f"{self.recipe.name}/{name}"
+        with self._progress(f"{name} · figures", len(figures)) as advance:
+            gen = Generation(e.batch_size, e.max_new_tokens_figures, self.recipe.curate.system_prompt,
+                             model_name=model_name, on_batch=advance)
+            figure_scores = evaluate_figures(model, processor, figures, self.corpus_dir, out / "figures",
+                                             list(FIGURE_TYPES), gen)
+        with self._progress(f"{name} · questions", len(problems)) as advance:
+            gen = Generation(e.batch_size, e.max_new_tokens_questions, self.recipe.curate.system_prompt,
+                             model_name=model_name, on_batch=advance)
+            question_scores = evaluate_scienceqa(model, processor, problems, self.corpus_dir, out / "questions",
+                                                 self.recipe.curate.question_format, gen)
+        scores = {**figure_scores, "questions": question_scores}
         (out / "scores.json").write_text(json.dumps(scores, indent=2))
         save_recipe(self.recipe, out / "recipe.yaml")
         self.console.print(f"figure-type accuracy {scores['figure_types']['accuracy']}% "
-                           f"(chance {scores['figure_types']['chance']}%), question accuracy "
+                           f"(chance {scores['figure_types']['chance']}%), caption BLEU-4 "
+                           f"{scores['captions']['bleu4']}, question accuracy "
                            f"{scores['questions']['accuracy']['Avg']}%")
+
+    @contextmanager
+    def _progress(self, label: str, total: int):
+        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=self.console) as bar:
+            task = bar.add_task(label, total=total)
+            yield lambda n: bar.advance(task, n)
 
     def report(self) -> None:
         names = ["base", *(s.name for s in self.recipe.stages)]

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from scitune.contracts import Prediction, read_jsonl
+from scitune.contracts import Instruction, Prediction, read_jsonl
 from scitune.curate.scienceqa import problem_instructions
 from scitune.evaluate.generate import predict
 from scitune.sources.demo import generate_corpus
@@ -58,3 +58,46 @@ def test_missing_image_fails_only_its_item(tiny_llava, tmp_path):
     sharing = [i.id for i in items if i.image == with_image.image]  # a figure's questions share its image
     assert all("does not exist" in results[i].error and results[i].text == "" for i in sharing)
     assert sum(p.error is None for p in results.values()) == len(items) - len(sharing) > 0
+
+
+def test_prompt_longer_than_the_context_fails_only_its_item(tiny_llava, tmp_path):
+    model, processor = tiny_llava
+    _, problems = generate_corpus(tmp_path / "corpus", 2, 0.3, 64, seed=2)
+    items = list(problem_instructions(problems[:4], "QCM-A"))
+    data = items[0].to_json()
+    data["id"] = "long"
+    data["conversations"][0]["value"] += " word" * model.config.text_config.max_position_embeddings
+    long = Instruction.model_validate(data)
+    out = tmp_path / "pred.jsonl"
+    predict(model, processor, [long, *items], tmp_path / "corpus", out, "", "tiny", 4, 8)
+    results = {p.id: p for p in read_jsonl(out, Prediction)}
+    assert "exceeds the model's context of 2048 tokens" in results["long"].error
+    assert results["long"].error.startswith("long:")
+    assert all(results[i.id].error is None for i in items)
+
+
+def test_two_pass_asks_for_the_answer_after_the_reasoning(tiny_model_config, tmp_path):
+    from scitune.model.build import build_llava
+
+    model, processor = build_llava(tiny_model_config, seed=7)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
+    _, problems = generate_corpus(tmp_path / "corpus", 2, 0.3, 64, seed=2)
+    items = list(problem_instructions(problems[:6], "QCM-LEPA"))
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    predict(model, processor, items, tmp_path / "corpus", one, "", "tiny", 10, 4)
+    predict(model, processor, items, tmp_path / "corpus", two, "", "tiny", 10, 4, answer_prompter="\n###\nANSWER:",
+            answer_tokens=3)
+    first = {p.id: p for p in read_jsonl(one, Prediction)}
+    second = {p.id: p for p in read_jsonl(two, Prediction)}
+    for item in items:
+        reasoning = first[item.id].text.split("###")[0].split("ANSWER:")[0].rstrip()
+        assert second[item.id].text.startswith(reasoning + "\n###\nANSWER: "), "the first pass is kept verbatim"
+        assert second[item.id].decoding["answer_prompter"] == "\n###\nANSWER:"
+    # Batch size still does not matter with the second pass.
+    again = tmp_path / "again.jsonl"
+    predict(model, processor, items, tmp_path / "corpus", again, "", "tiny", 10, 1, answer_prompter="\n###\nANSWER:",
+            answer_tokens=3)
+    assert {p.id: p.text for p in read_jsonl(again, Prediction)} == {k: v.text for k, v in second.items()}

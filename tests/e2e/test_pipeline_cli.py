@@ -32,14 +32,23 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_everything(tmp_path):
                  "curate/questions_test.jsonl", "base/model/model.safetensors", "stage1/model/model.safetensors",
                  "stage2/model/recipe.yaml", "stage2/model/data_manifest.json", "eval/stage2/scores.json",
                  "eval/base/recipe.yaml", "curate/recipe.yaml",
-                 "report.md", "plots/loss.png", "plots/accuracy.png"]:
+                 "report.md", "plots/loss.png", "plots/accuracy.png", "eval/stage2/figures/report.html",
+                 "eval/stage2/figures/plots/confusion.png", "eval/stage2/questions/plots/categories.png"]:
         assert (out / path).is_file(), path
     report = (out / "report.md").read_text()
     assert "| before training |" in report and "| after stage2 |" in report and "![loss curves]" in report
     scores = json.loads((out / "eval" / "stage2" / "scores.json").read_text())
     assert scores["questions"]["counts"]["Avg"] == 18 and scores["figure_types"]["count"] == 6
-    predictions = (out / "eval" / "stage2" / "questions.jsonl").read_text().splitlines()
+    assert scores["captions"]["count"] == 6 and scores["captions"]["bleu4"] is not None
+    predictions = (out / "eval" / "stage2" / "questions" / "predictions.jsonl").read_text().splitlines()
     assert len(predictions) == 18 and len({json.loads(line)["id"] for line in predictions}) == 18
+    page = (out / "eval" / "stage2" / "questions" / "report.html").read_text()
+    assert "LLaMA-SciTune-13B" in page and page.count("data:image/png;base64,") >= 1
+
+    # An ablation reads in one table: the run (its last stage) against the evaluation before training.
+    compared = _run("compare", str(out / "eval" / "base"), str(out))
+    assert "questions.accuracy.Avg" in compared.stdout and "figure_types.accuracy" in compared.stdout
+    assert "Items scored in both: 24" in compared.stdout
 
     again = _run("run", str(TINY), "--output-dir", str(out))
     assert again.stdout.count("done earlier, skipped") == 9
@@ -49,7 +58,7 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_everything(tmp_path):
             "--image-root", str(out / "corpus"), "--output", str(tmp_path / "p.jsonl"), "--limit", "5",
             "--max-new-tokens", "4"]
     assert "5 new predictions" in _run(*args).stdout
-    assert "0 new predictions (5 already there)" in _run(*args).stdout
+    assert "0 new predictions (5 already there, 0 failed)" in _run(*args).stdout
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 5
     refused = _run("predict", "--model", str(out / "corpus"), "--data", str(out / "curate" / "questions_test.jsonl"),
                    "--output", str(tmp_path / "x.jsonl"), check=False)
@@ -81,7 +90,8 @@ def test_bad_recipe_fails_before_work_naming_the_field(tmp_path):
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["quickstart"], ["validate"], ["predict"], ["curate", "scienceqa"],
-                                     ["score", "scienceqa"]])
+                                     ["score", "scienceqa"], ["evaluate", "scienceqa"], ["evaluate", "figures"],
+                                     ["compare"]])
 def test_every_command_has_help(command):
     result = _run(*command, "--help")
     assert "Usage" in result.stdout and len(result.stdout) > 200

@@ -1,7 +1,7 @@
 import pytest
 
 from scitune.contracts import FigureRecord
-from scitune.curate.figures import ctom_target, figure_instructions, replace_figure_refs
+from scitune.curate.figures import ctom_target, figure_instructions, replace_figure_refs, split_ctom
 
 
 @pytest.mark.parametrize(
@@ -31,10 +31,26 @@ def _record(**kw):
 def test_ctom_target_in_paper_order_with_provenance_fields():
     text, fields = ctom_target(_record(), "CTOM")
     assert text == ("This figure is a bar chart. Bar chart: Mean mass per group. "
-                    "Text in the figure: mass (kg), Alpha. The bar chart shows mass.")
+                    "Text in the figure: mass (kg), Alpha. The paper says: The bar chart shows mass.")
     assert fields == ["figure_type", "caption", "ocr", "mentions"]
     text, fields = ctom_target(_record(mentions=[]), "M")
-    assert (text, fields) == ("As the bar chart shows, mass varies.", ["paragraphs"]), "paragraphs are the fallback"
+    assert (text, fields) == ("The paper says: As the bar chart shows, mass varies.", ["paragraphs"]), \
+        "paragraphs are the fallback"
+
+
+@pytest.mark.parametrize("components", ["CTOM", "CT", "C", "CM", "CO", "TOM"])
+def test_split_ctom_recovers_each_part_of_the_target(components):
+    text, _ = ctom_target(_record(), components)
+    parts = split_ctom(text)
+    assert parts["type"] == ("bar chart" if "T" in components else "")
+    assert parts["caption"] == ("Bar chart: Mean mass per group." if "C" in components else "")
+    assert parts["ocr"] == ("mass (kg), Alpha." if "O" in components else "")
+    assert parts["mentions"] == ("The bar chart shows mass." if "M" in components else "")
+
+
+def test_split_ctom_takes_free_model_text_as_caption():
+    assert split_ctom("A plot of loss against epochs")["caption"] == "A plot of loss against epochs"
+    assert split_ctom("This figure is an equation. E = mc^2 Text in the figure: E")["caption"] == "E = mc^2"
 
 
 def test_components_switch_and_unknown_type_is_never_guessed():

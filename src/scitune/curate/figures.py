@@ -27,6 +27,10 @@ DESCRIBE_PROMPTS: tuple[str, ...] = (
 )
 """Prompts of the CTOM instruction."""
 
+OCR_MARKER = "Text in the figure:"
+MENTIONS_MARKER = "The paper says:"
+_TYPE_SENTENCE = re.compile(r"This figure is an? (?P<type>[^.]+)\.")
+
 _FIGURE_REF = re.compile(r"\b(?:(?P<article>[Tt]he)\s+)?(?:Figures?|Figs?\.)\s*~?\d+[a-z]?(?:\s*\([a-z]\))?")
 
 
@@ -56,22 +60,46 @@ def ctom_target(record: FigureRecord, components: str) -> tuple[str, list[str]]:
         if component not in components:
             continue
         if component == "T" and figure_type:
-            parts.append(f"This figure is a {figure_type}.")
+            parts.append(f"This figure is a {figure_type}.")  # read back by _TYPE_SENTENCE
             fields.append("figure_type")
         elif component == "C" and record.caption.strip():
             caption = record.caption.strip()
             parts.append(replace_figure_refs(caption, figure_type) if figure_type else caption)
             fields.append("caption")
         elif component == "O" and record.ocr:
-            parts.append("Text in the figure: " + ", ".join(record.ocr) + ".")
+            parts.append(f"{OCR_MARKER} " + ", ".join(record.ocr) + ".")
             fields.append("ocr")
         elif component == "M" and (record.mentions or record.paragraphs):
             # The citing sentences themselves when known; whole paragraphs only as a fallback.
             mentions = record.mentions or record.paragraphs
             text = " ".join(m.strip() for m in mentions)
-            parts.append(replace_figure_refs(text, figure_type) if figure_type else text)
+            text = replace_figure_refs(text, figure_type) if figure_type else text
+            parts.append(f"{MENTIONS_MARKER} {text}")
             fields.append("mentions" if record.mentions else "paragraphs")
     return " ".join(parts), fields
+
+
+def split_ctom(text: str) -> dict[str, str]:
+    """The parts of a CTOM text (a target or a model's output): {'type', 'caption', 'ocr', 'mentions'}.
+
+    The inverse of `ctom_target`: the type sentence opens the text, the caption follows, and the OCR
+    and mention parts start at their markers. Caption metrics are computed on the 'caption' part, so
+    a model is not rewarded for copying the figure's text or the paper's sentences.
+    """
+    text = text.strip()
+    parts = {"type": "", "caption": "", "ocr": "", "mentions": ""}
+    match = _TYPE_SENTENCE.match(text)
+    if match:
+        parts["type"] = match["type"]
+        text = text[match.end():].lstrip()
+    cuts = sorted((text.find(marker), key) for key, marker in (("ocr", OCR_MARKER), ("mentions", MENTIONS_MARKER))
+                  if marker in text)
+    parts["caption"] = text[: cuts[0][0]].strip() if cuts else text
+    for number, (start, key) in enumerate(cuts):
+        end = cuts[number + 1][0] if number + 1 < len(cuts) else len(text)
+        marker = OCR_MARKER if key == "ocr" else MENTIONS_MARKER
+        parts[key] = text[start + len(marker): end].strip()
+    return parts
 
 
 def type_prompt(prompt: str, figure_types: Iterable[str]) -> str:

@@ -1,41 +1,136 @@
-"""Benchmarks end to end: instructions from a benchmark's records, predictions, scores, files."""
+"""Benchmarks end to end: predictions, scores and the files people read, one path for every caller.
+
+Each benchmark writes OUT_DIR/{predictions.jsonl, scores.json, scores.md, report.html, plots/}.
+Predictions are resumed, so a rerun generates only what is missing and re-scores everything.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from scitune.contracts import Problem
-from scitune.curate.scienceqa import problem_instructions
+from transformers import LlavaForConditionalGeneration, LlavaProcessor
+
+from scitune.contracts import Instruction, Prediction, Problem, read_jsonl
+from scitune.curate.scienceqa import LETTERS, problem_instructions
+from scitune.evaluate import html
+from scitune.evaluate.figures import score_figures
 from scitune.evaluate.generate import predict
-from scitune.evaluate.scienceqa import load_answers, markdown_table, score
-from scitune.model.build import load_llava
+from scitune.evaluate.report import SHOWN_REFERENCES, plot_categories, plot_confusion
+from scitune.evaluate.scienceqa import CATEGORIES, REFERENCE_ROWS, load_answers, markdown_table, score
+
+
+@dataclass
+class Generation:
+    """How answers are generated: the same settings for every benchmark."""
+
+    batch_size: int = 16
+    max_new_tokens: int = 96
+    system_prompt: str = ""
+    answer_prompter: str | None = None
+    model_name: str = ""
+    on_batch: Callable[[int], None] | None = None
+
+
+def _predict(model, processor, instructions, image_root, out_dir: Path, gen: Generation) -> list[Prediction]:
+    path = out_dir / "predictions.jsonl"
+    predict(model, processor, instructions, image_root, path, gen.system_prompt, gen.model_name, gen.max_new_tokens,
+            gen.batch_size, on_batch=gen.on_batch, answer_prompter=gen.answer_prompter)
+    return list(read_jsonl(path, Prediction))
+
+
+def _examples(instructions: list[Instruction], predictions: dict[str, Prediction], outcomes: dict[str, int],
+              expected: Callable[[Instruction], str]) -> list[html.Example]:
+    return [
+        html.Example(id=i.id, prompt=i.conversations[0].value.replace("<image>\n", ""),
+                     prediction=predictions[i.id].text if i.id in predictions else "(no prediction)",
+                     expected=expected(i), correct=bool(outcomes[i.id]) if i.id in outcomes else None, image=i.image)
+        for i in instructions
+    ]
 
 
 def evaluate_scienceqa(
-    model_dir: Path,
+    model: LlavaForConditionalGeneration,
+    processor: LlavaProcessor,
     problems: list[Problem],
     image_root: Path,
     out_dir: Path,
     prompt_format: str = "QCM-LEPA",
-    batch_size: int = 16,
-    max_new_tokens: int = 96,
-    system_prompt: str = "",
-    on_batch: Callable[[int], None] | None = None,
+    generation: Generation | None = None,
 ) -> dict:
-    """Predict every problem in PROMPT_FORMAT and score it; writes OUT_DIR/{predictions.jsonl,
-    scores.json, scores.md}. Resumes: problems already predicted are not generated again."""
+    """Predict every problem in PROMPT_FORMAT (image and text-only together) and score it."""
+    gen = generation or Generation()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model, processor = load_llava(model_dir)
+    (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     instructions = list(problem_instructions(problems, prompt_format))
-    predictions = out_dir / "predictions.jsonl"
-    predict(model, processor, instructions, image_root, predictions, system_prompt, str(model_dir), max_new_tokens,
-            batch_size, on_batch=on_batch)
-    result = score(problems, load_answers(predictions))
-    result["model"] = str(model_dir)
-    result["prompt_format"] = prompt_format
+    predictions = {p.id: p for p in _predict(model, processor, instructions, image_root, out_dir, gen)}
+    result = score(problems, load_answers(out_dir / "predictions.jsonl"))
+    result.update(model=gen.model_name, prompt_format=prompt_format, failed=sum(bool(p.error) for p in
+                                                                               predictions.values()))
     (out_dir / "scores.json").write_text(json.dumps(result, indent=2))
-    (out_dir / "scores.md").write_text(markdown_table(result, Path(model_dir).name))
+    name = Path(gen.model_name).name or "this model"
+    (out_dir / "scores.md").write_text(markdown_table(result, name))
+    plot_categories(result, name, out_dir / "plots" / "categories.png")
+    by_pid = {p.pid: p for p in problems}
+    rows = [[name, *(result["accuracy"][c] for c in CATEGORIES)]]
+    rows += [[ref, *REFERENCE_ROWS[ref]] for ref in (*SHOWN_REFERENCES, "Random")]
+    examples = _examples(instructions, predictions, result["outcomes"],
+                         lambda i: f"{LETTERS[by_pid[i.id].answer]}. {by_pid[i.id].choices[by_pid[i.id].answer]}")
+    html.write_page(out_dir / "report.html", f"ScienceQA · {name} · {prompt_format}", [
+        ("Accuracy per category (%)", html.table(["model", *CATEGORIES], rows, highlight=0)
+         + f"<p>{result['counts']['Avg']} questions · parse failures {result['parse_failures']} · "
+           f"failed items {result['failed']} · policy {result['policy']}</p>"
+         + "<img class=plot src='plots/categories.png'>"),
+        ("Examples", html.examples_html(html.pick_examples(examples), image_root)),
+    ])
     return result
+
+
+def evaluate_figures(
+    model: LlavaForConditionalGeneration,
+    processor: LlavaProcessor,
+    instructions: list[Instruction],
+    image_root: Path,
+    out_dir: Path,
+    labels: list[str],
+    generation: Generation | None = None,
+) -> dict:
+    """Predict curated figure instructions; score figure type (with a confusion matrix) and captions."""
+    gen = generation or Generation()
+    out_dir = Path(out_dir)
+    (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+    predictions = {p.id: p for p in _predict(model, processor, instructions, image_root, out_dir, gen)}
+    result = score_figures(instructions, predictions.values(), labels)
+    result["model"] = gen.model_name
+    (out_dir / "scores.json").write_text(json.dumps(result, indent=2))
+    (out_dir / "scores.md").write_text(figures_markdown(result, Path(gen.model_name).name))
+    sections = []
+    types = result["figure_types"]
+    if types["count"]:
+        plot_confusion(types, out_dir / "plots" / "confusion.png")
+        sections.append(("Figure type", f"<p>accuracy {types['accuracy']}% on {types['count']} figures, chance "
+                                        f"{types['chance']}%</p><img class=plot src='plots/confusion.png'>"))
+    metric_rows = [[part, r["bleu4"], r["rougeL"], r["cider"], r["count"], r["missing"]]
+                   for part, r in (("caption part", result["captions"]), ("whole CTOM text", result["full_text"]))]
+    sections.append(("Captions", html.table(["compared", "BLEU-4", "ROUGE-L", "CIDEr", "items", "empty"],
+                                            metric_rows)))
+    examples = _examples(instructions, predictions, types["outcomes"], lambda i: i.conversations[-1].value)
+    sections.append(("Examples", html.examples_html(html.pick_examples(examples), image_root)))
+    html.write_page(out_dir / "report.html", f"Figures · {Path(gen.model_name).name}", sections)
+    return result
+
+
+def figures_markdown(result: dict, name: str) -> str:
+    types, caps, full = result["figure_types"], result["captions"], result["full_text"]
+    return "\n".join([
+        "| model | figure type (%) | chance | BLEU-4 | ROUGE-L | CIDEr | whole-text BLEU-4 |",
+        "|---|---|---|---|---|---|---|",
+        f"| {name} | {types['accuracy']} | {types['chance']} | {caps['bleu4']} | {caps['rougeL']} | {caps['cider']} "
+        f"| {full['bleu4']} |",
+        "",
+        f"Figure-type items {types['count']}; caption items {caps['count']} (empty answers {caps['missing']}); "
+        f"failed items {result['failed']}. Caption metrics compare the caption part of the answer with the caption.",
+        "",
+    ])

@@ -3,11 +3,16 @@
 Prompts are built with the same chat format and encoder as training. Batches are left-padded and
 sorted by prompt length (less padding); decoding is greedy unless sampling is asked for. An
 interrupted run resumes: ids already in the predictions file are skipped.
+
+Two-pass mode (the LLaVA/SciTune ScienceQA "answer prompter", off by default): the first pass
+generates the reasoning; the second feeds it back, cut before any answer it gave, followed by the
+prompter (e.g. "\n###\nANSWER:") and generates the answer alone.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,8 +55,14 @@ def predict(
     max_new_tokens: int,
     batch_size: int = 16,
     on_batch: Callable[[int], None] | None = None,
+    answer_prompter: str | None = None,
+    answer_tokens: int = 8,
 ) -> Path:
-    """Generate an answer per instruction into OUT_PATH (JSONL of Prediction), greedy."""
+    """Generate an answer per instruction into OUT_PATH (JSONL of Prediction), greedy.
+
+    An item that cannot be answered (unreadable image, prompt longer than the model's context) is
+    written with its `error` and empty text; the others go on.
+    """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     skip = done_ids(out_path)
@@ -61,11 +72,17 @@ def predict(
     todo = [(ins, encoder.encode_prompt(ins)) for ins in instructions if ins.id not in skip]
     todo.sort(key=lambda pair: len(pair[1]))
     eos = [tokenizer.eos_token_id]
+    context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
     decoding = {"do_sample": False, "max_new_tokens": max_new_tokens, "system_prompt": system_prompt}
+    if answer_prompter:
+        decoding.update(answer_prompter=answer_prompter, answer_tokens=answer_tokens)
     with out_path.open("a", encoding="utf-8") as handle:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            results = _generate_batch(model, processor, batch, image_root, max_new_tokens, eos)
+            results = _generate_batch(model, processor, batch, image_root, max_new_tokens, eos, context)
+            if answer_prompter:
+                results = _answer_pass(model, processor, batch, results, image_root, answer_prompter,
+                                       answer_tokens, eos, context)
             for (instruction, _), (text, error) in zip(batch, results):
                 prompt = instruction.conversations[0].value
                 record = Prediction(id=instruction.id, prompt=prompt, text=text, model=model_name, error=error,
@@ -77,11 +94,32 @@ def predict(
     return out_path
 
 
-def _generate_batch(model, processor, batch, image_root, max_new_tokens, eos) -> list[tuple[str, str | None]]:
-    """Left-pad the prompts, attach images, greedy-decode; an unreadable image fails only its item."""
+def _answer_pass(model, processor, batch, results, image_root, prompter, answer_tokens, eos, context):
+    """Second pass: prompt + reasoning (cut before any answer) + PROMPTER → the answer alone."""
+    tokenizer = processor.tokenizer
+    second, reasoning = [], {}
+    for index, ((instruction, ids), (text, error)) in enumerate(zip(batch, results)):
+        if error is None:
+            reasoning[index] = re.split(r"\s*###|\s*ANSWER:", text, maxsplit=1)[0].rstrip()
+            second.append((instruction, ids + tokenizer.encode(reasoning[index] + prompter, add_special_tokens=False)))
+    answers = iter(_generate_batch(model, processor, second, image_root, answer_tokens, eos, context))
+    final = list(results)
+    for index in reasoning:
+        answer, error = next(answers)
+        final[index] = (reasoning[index] + prompter + " " + answer, error)
+    return final
+
+
+def _generate_batch(model, processor, batch, image_root, max_new_tokens, eos, context=None) -> list[tuple[str, str | None]]:
+    """Left-pad the prompts, attach images, greedy-decode; an unreadable image or a prompt that does
+    not fit the model's context fails only its item."""
     results: list[tuple[str, str | None]] = [("", None)] * len(batch)
     rows, pixels = [], []
     for index, (instruction, ids) in enumerate(batch):
+        if context and len(ids) + max_new_tokens > context:
+            results[index] = ("", f"{instruction.id}: the prompt is {len(ids)} tokens; with {max_new_tokens} new "
+                                  f"tokens it exceeds the model's context of {context} tokens")
+            continue
         if instruction.image:
             try:
                 image = load_image(image_root, instruction.image, instruction.id)

@@ -10,7 +10,9 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure
 
-from scitune.evaluate.scienceqa import CATEGORIES
+from scitune.evaluate.scienceqa import CATEGORIES, REFERENCE_ROWS
+
+SHOWN_REFERENCES = ("Human", "LLaVA-13B", "LLaMA-SciTune-13B")
 
 
 def _fmt(value: float | None) -> str:
@@ -34,6 +36,47 @@ def plot_losses(histories: dict[str, list[dict]], path: Path) -> None:
         ax.set_title(f"{stage} training loss", fontsize=9)
         ax.set_xlabel("optimizer step", fontsize=8)
         ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def plot_categories(result: dict, name: str, path: Path) -> None:
+    """ScienceQA accuracy per category: this model's bars beside the published reference rows."""
+    fig = Figure(figsize=(8, 3.4), dpi=110)
+    ax = fig.subplots()
+    rows = {name: [result["accuracy"][c] for c in CATEGORIES]}
+    rows.update({ref: list(REFERENCE_ROWS[ref]) for ref in SHOWN_REFERENCES})
+    width = 0.8 / len(rows)
+    for number, (label, values) in enumerate(rows.items()):
+        xs = [x + (number - (len(rows) - 1) / 2) * width for x in range(len(CATEGORIES))]
+        ax.bar(xs, [v or 0 for v in values], width, label=label, alpha=1.0 if number == 0 else 0.55)
+    ax.set_xticks(range(len(CATEGORIES)), CATEGORIES, fontsize=8)
+    ax.set_ylabel("accuracy (%)", fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=7, ncol=len(rows), loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def plot_confusion(figure_types: dict, path: Path) -> None:
+    """Confusion matrix of the figure-type answers: true label per row, answer per column."""
+    truths = list(figure_types["confusion"])
+    columns = [*figure_types["labels"], "(other)"]
+    counts = [[figure_types["confusion"][t].get(c, 0) for c in columns] for t in truths]
+    fig = Figure(figsize=(1.4 + 0.75 * len(columns), 1.2 + 0.5 * len(truths)), dpi=110)
+    ax = fig.subplots()
+    ax.imshow(counts, cmap="Blues")
+    for row, values in enumerate(counts):
+        peak = max(max(values), 1)
+        for column, value in enumerate(values):
+            if value:
+                ax.text(column, row, str(value), ha="center", va="center", fontsize=8,
+                        color="white" if value > peak / 2 else "black")
+    ax.set_xticks(range(len(columns)), columns, rotation=40, ha="right", fontsize=7)
+    ax.set_yticks(range(len(truths)), truths, fontsize=7)
+    ax.set_xlabel("answer", fontsize=8)
+    ax.set_ylabel("true type", fontsize=8)
+    ax.set_title(f"figure type: {figure_types['accuracy']}% (chance {figure_types['chance']}%)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
 
@@ -70,13 +113,15 @@ def write_report(run_dir: Path, title: str, evaluations: dict[str, dict], histor
     lines = [f"# {title}", ""]
     lines += notes + [""]
     lines += ["## Accuracy per stage", "",
-              "| model | figure type (%) | " + " | ".join(CATEGORIES) + " | parse failures |",
-              "|---|---|" + "---|" * len(CATEGORIES) + "---|"]
+              "| model | figure type (%) | caption BLEU-4 | ROUGE-L | CIDEr | " + " | ".join(CATEGORIES)
+              + " | parse failures |",
+              "|---|---|---|---|---|" + "---|" * len(CATEGORIES) + "---|"]
     for name, result in evaluations.items():
         acc = result["questions"]["accuracy"]
         lines.append(
             f"| {'before training' if name == 'base' else 'after ' + name} | "
             f"{_fmt(result['figure_types']['accuracy'])} | "
+            + " | ".join(_fmt(result["captions"][m]) for m in ("bleu4", "rougeL", "cider")) + " | "
             + " | ".join(_fmt(acc[c]) for c in CATEGORIES)
             + f" | {result['questions']['parse_failures']} |"
         )
@@ -84,7 +129,11 @@ def write_report(run_dir: Path, title: str, evaluations: dict[str, dict], histor
     counts = first["questions"]["counts"]
     lines += ["", "Questions per category: " + ", ".join(f"{c} {counts[c]}" for c in CATEGORIES)
               + f". Figure-type items: {first['figure_types']['count']}, chance {first['figure_types']['chance']}%."
-              + " n/a: no question of that category in this data.", "",
+              + " n/a: no question of that category in this data. Caption metrics compare the caption part of"
+              " the model's description with the figure's caption (BLEU-4 sacrebleu, ROUGE-L F1, CIDEr-D, ×100).",
+              "", "Pages with examples: " + ", ".join(
+                  f"[{n} figures](eval/{n}/figures/report.html), [{n} questions](eval/{n}/questions/report.html)"
+                  for n in evaluations) + ".", "",
               "![accuracy per stage](plots/accuracy.png)", "", "## Training", "",
               "![loss curves](plots/loss.png)", ""]
     for stage, history in histories.items():

@@ -140,6 +140,7 @@ def score(problems: Iterable[Problem], answers: Answers, policy: Policy = "wrong
     correct, total = Counter(), Counter()
     by_topic, by_skill = defaultdict(Counter), defaultdict(Counter)
     failures = missing = invalid = 0
+    outcomes: dict[str, int] = {}
     issues = list(answers.issues)
     for problem in problems:
         if problem.pid in answers.index:
@@ -161,6 +162,7 @@ def score(problems: Iterable[Problem], answers: Answers, policy: Policy = "wrong
             if policy == "random":
                 choice = random.Random(f"{seed}:{problem.pid}").randrange(len(problem.choices))
         hit = choice == problem.answer
+        outcomes[problem.pid] = int(hit)
         for category in [*categories_of(problem), "Avg"]:
             total[category] += 1
             correct[category] += hit
@@ -193,6 +195,7 @@ def score(problems: Iterable[Problem], answers: Answers, policy: Policy = "wrong
         "by_topic": {k: {"accuracy": pct(v["correct"], v["total"]), "count": v["total"]} for k, v in sorted(by_topic.items())},
         "by_skill": {k: {"accuracy": pct(v["correct"], v["total"]), "count": v["total"]} for k, v in sorted(by_skill.items())},
         "issues": issues[:50],
+        "outcomes": outcomes,
     }
 
 
