@@ -49,13 +49,13 @@ def _load_model(model: Path):
         raise typer.Exit(2) from None
 
 
-def _with_rate(bar, task):
+def _with_rate(bar, task, unit: str = "items/s"):
     started = time.perf_counter()
 
     def advance(n: int) -> None:
         bar.advance(task, n)
         done = bar.tasks[0].completed
-        bar.update(task, rate=f"{done / (time.perf_counter() - started):.2f} items/s")
+        bar.update(task, rate=f"{done / (time.perf_counter() - started):.2f} {unit}")
 
     return advance
 
@@ -369,6 +369,115 @@ def curate_scienceqa(
     console.print(f"{count} instructions ({prompt_format}) → {output}; {len(problem_set.rejected)} problems rejected")
     for pid, reason in problem_set.rejected[:5]:
         console.print(f"[yellow]![/yellow] {pid}: {reason}")
+
+
+@curate_app.command("figures")
+def curate_figures(
+    source: Annotated[Path, typer.Argument(help="A corpus file or folder (see --format).", exists=True)],
+    output_dir: Annotated[Path, typer.Option(help="Folder for {train,val,test}.jsonl, records_*, rejected.jsonl, "
+                                                   "quality.{json,md,png}.")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, scicap-challenge, scicap (per-figure JSONs), vistext, "
+                                                       "arxivcap (parquet), folder (images + metadata), records "
+                                                       "(FigureRecord JSONL).")] = "auto",
+    image_root: Annotated[Path | None, typer.Option(
+        help="Folder the records' image paths are relative to (default: the source's folder; ArxivCap: "
+             "OUTPUT_DIR/images, where its images are written).")] = None,
+    config: Annotated[Path | None, typer.Option(help="A YAML file of FigureCurationConfig fields.", exists=True)]
+    = None,
+    overrides: Overrides = None,
+    ocr_cache: Annotated[Path | None, typer.Option(help="OCR cache folder, shared between runs "
+                                                        "(default: OUTPUT_DIR/ocr_cache).")] = None,
+) -> None:
+    """Figure records from any corpus → CTOM instructions split by paper, with a quality report.
+
+    Settings (components, tasks, OCR engine, image checks, token limit, split fractions…) are the
+    fields of FigureCurationConfig: set them in --config YAML or with --set, e.g. --set components=CT
+    --set ocr=none.
+    """
+    from scitune.config import FigureCurationConfig, RecipeError, apply_overrides
+    from scitune.curate.corpus import FigureCuration
+    from scitune.sources.figures import detect_format, read_figures
+
+    _setup_logging(False)
+    try:
+        import yaml
+
+        data = yaml.safe_load(config.read_text()) if config else {}
+        cfg = apply_overrides(FigureCurationConfig, data or {}, list(overrides or []))
+        fmt = detect_format(source) if fmt == "auto" else fmt
+        images = output_dir / "images" if fmt == "arxivcap" else None
+        root = image_root or images or (source if source.is_dir() else source.parent)
+        items = read_figures(fmt, source, image_dir=images)
+        tokenizer = _tokenizer(cfg.tokenizer)
+        curation = FigureCuration(cfg, output_dir, root, tokenizer, ocr_cache=ocr_cache)
+    except (ValueError, RecipeError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("curate figures ({task.fields[fmt]})"),
+                  TextColumn("{task.completed} records"), TimeElapsedColumn(), TextColumn("{task.fields[rate]}"),
+                  console=console) as bar:
+        task = bar.add_task("curate", total=None, fmt=fmt, rate="")
+        result = curation.run(items, on_item=_with_rate(bar, task, unit="records/s"))
+    console.print((output_dir / "quality.md").read_text())
+    console.print(f"→ {output_dir}")
+
+
+def _tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    from scitune.model.build import resolve_lm_name
+
+    return AutoTokenizer.from_pretrained(resolve_lm_name(name))
+
+
+@app.command()
+def ocr(
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.", exists=True)],
+    engine: Annotated[str, typer.Option(help="tesseract (Debian tesseract-ocr) or rapidocr (pip only).")]
+    = "tesseract",
+    output: Annotated[Path | None, typer.Option(help="JSONL of {image, lines, words with boxes}; default: print.")]
+    = None,
+    cache: Annotated[Path, typer.Option(help="Cache folder; an image already read (same bytes) is not read again.")]
+    = Path.home() / ".cache" / "scitune" / "ocr",
+) -> None:
+    """Read the text inside figures, with word (Tesseract) or line (RapidOCR) boxes."""
+    import json
+    from dataclasses import asdict
+
+    from scitune.curate.ocr import OcrCache, lines, make_engine
+
+    try:
+        reader = make_engine(engine)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    if reader is None:
+        raise typer.BadParameter("choose an engine")
+    files = [f for path in images for f in ([path] if path.is_file() else sorted(
+        p for p in path.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif",
+                                                             ".tiff", ".webp")))]
+    store = OcrCache(reader, cache)
+    handle = output.open("w", encoding="utf-8") if output else None
+    with _progress("ocr") as bar:
+        task = bar.add_task("ocr", total=len(files), rate="")
+        advance = _with_rate(bar, task)
+        for path in files:
+            try:
+                words = store.read(path)
+                row = {"image": str(path), "lines": lines(words), "words": [asdict(w) for w in words]}
+            except ValueError as error:
+                row = {"image": str(path), "error": str(error)}
+            if handle:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            else:
+                bar.console.print(f"[bold]{path.name}[/bold]: " + (" | ".join(row.get("lines", [])) or
+                                                                   row.get("error", "(no text)")))
+            advance(1)
+    if handle:
+        handle.close()
+        console.print(f"{len(files)} images ({store.hits} from the cache) → {output}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ fails before any work starts, naming the field. The resolved recipe is saved bes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -32,6 +32,12 @@ class CorpusConfig(_Config):
     """Side of the rendered PNGs in pixels (the processor resizes to the tower's input)."""
 
 
+def check_components(value: str) -> str:
+    if not value or set(value) - set("CTOM") or len(set(value)) != len(value):
+        raise ValueError(f"'{value}' must be distinct letters from C, T, O, M (e.g. CTOM, CT, C)")
+    return value
+
+
 class CurateConfig(_Config):
     components: str = "CTOM"
     """Parts of the figure target text: C caption, T figure type, O OCR text, M mentions."""
@@ -45,9 +51,50 @@ class CurateConfig(_Config):
     @field_validator("components")
     @classmethod
     def _known_components(cls, value: str) -> str:
-        if not value or set(value) - set("CTOM") or len(set(value)) != len(value):
-            raise ValueError(f"'{value}' must be distinct letters from C, T, O, M (e.g. CTOM, CT, C)")
-        return value
+        return check_components(value)
+
+
+class FigureCurationConfig(_Config):
+    """How `scitune curate figures` turns FigureRecords from any corpus into instructions."""
+
+    components: str = "CTOM"
+    """Parts of the description target: T figure type, C caption, O OCR text, M mentions (e.g. CTOM, CT, C)."""
+    tasks: list[Literal["describe", "figure_type", "caption", "read_text"]] = ["describe", "figure_type"]
+    """Instructions per figure: the CTOM description, type classification, caption only, the text inside."""
+    type_prompts_per_figure: int = Field(1, ge=1, le=3)
+    """Classification instructions per figure, each with another prompt template."""
+    tokenizer: str = "embedded:smollm2-135m-instruct"
+    """Tokenizer of the target LM (folder, hub id or embedded name); target lengths are counted in its tokens."""
+    max_target_tokens: int = Field(384, ge=8)
+    """Longest target; longer ones are cut at a sentence boundary (the record is rejected if even the
+    first sentence is longer)."""
+    test_fraction: float = Field(0.1, ge=0, lt=1)
+    """Share of papers (not figures) in the test split; a paper's figures all land on one side."""
+    val_fraction: float = Field(0.0, ge=0, lt=1)
+    """Share of papers in the validation split."""
+    image_check: Literal["none", "header", "decode"] = "decode"
+    """none: trust paths; header: exists, is an image, within max_pixels; decode: also decode every pixel."""
+    max_pixels: int = Field(89_478_485, ge=1)
+    """Images with more pixels are rejected as possible decompression bombs (Pillow's default limit)."""
+    ocr: Literal["tesseract", "rapidocr", "none"] = "tesseract"
+    """Engine that reads the text of figures whose record has no OCR ('none': leave them without)."""
+    dedupe: bool = True
+    """Reject a second figure with the same image bytes, or the same caption on the same paper."""
+    unknown_types: Literal["reject", "drop"] = "reject"
+    """A figure type outside the known list: reject the record, or keep it with the type unknown."""
+    seed: int = 0
+    """Seed of the prompt templates (drawn per record, so a record's prompts do not depend on the others)."""
+
+    @field_validator("components")
+    @classmethod
+    def _known_components(cls, value: str) -> str:
+        return check_components(value)
+
+    @model_validator(mode="after")
+    def _fractions(self) -> FigureCurationConfig:
+        if self.test_fraction + self.val_fraction >= 1:
+            raise ValueError("test_fraction + val_fraction must leave papers for training")
+        return self
 
 
 class VisionConfig(_Config):
@@ -172,6 +219,9 @@ class Recipe(_Config):
         return stages
 
 
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
 class RecipeError(ValueError):
     """A recipe that cannot run: the message names the file and the field."""
 
@@ -196,6 +246,22 @@ def apply_override(data: dict, override: str) -> None:
         node[last] = value
 
 
+def apply_overrides(model: type[ConfigT], data: dict, overrides: list[str], where: str = "settings") -> ConfigT:
+    """Validate DATA with OVERRIDES applied as MODEL; errors name WHERE and the offending field."""
+    for override in overrides:
+        try:
+            apply_override(data, override)
+        except (IndexError, ValueError, TypeError) as error:
+            raise RecipeError(f"{where}: cannot apply override '{override}': {error}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in error.errors()
+        )
+        raise RecipeError(f"{where}: {problems}") from None
+
+
 def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
     """Read, override and validate a recipe; errors name the file and the offending field."""
     path = Path(path)
@@ -205,18 +271,7 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> Recipe:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise RecipeError(f"recipe {path} is not valid YAML: {error}") from None
-    for override in overrides:
-        try:
-            apply_override(data, override)
-        except (IndexError, ValueError, TypeError) as error:
-            raise RecipeError(f"recipe {path}: cannot apply override '{override}': {error}") from None
-    try:
-        return Recipe.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in error.errors()
-        )
-        raise RecipeError(f"recipe {path}: {problems}") from None
+    return apply_overrides(Recipe, data, overrides, where=f"recipe {path}")
 
 
 def save_recipe(recipe: Recipe, path: Path) -> None:

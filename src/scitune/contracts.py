@@ -43,6 +43,15 @@ class FigureRecord(_Contract):
     source: Source
 
 
+class Rejection(_Contract):
+    """A record that did not become an instruction, and why (one line of rejected.jsonl)."""
+
+    id: str
+    dataset: str
+    reason: str
+    where: str = Field("", description="file and position of the record in its source")
+
+
 class Problem(_Contract):
     """A ScienceQA problem with its official fields; `pid` is the key it is stored under."""
 

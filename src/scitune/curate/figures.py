@@ -27,6 +27,22 @@ DESCRIBE_PROMPTS: tuple[str, ...] = (
 )
 """Prompts of the CTOM instruction."""
 
+CAPTION_PROMPTS: tuple[str, ...] = (
+    "Write the caption of this figure.",
+    "What would be a good caption for this figure?",
+    "Caption this scientific figure.",
+)
+"""Prompts of the caption-only instruction; its answer is the author's caption."""
+
+READ_TEXT_PROMPTS: tuple[str, ...] = (
+    "Read the text in this figure.",
+    "Which words and numbers appear in this figure?",
+    "Transcribe the text shown in the figure.",
+)
+"""Prompts of the text-reading instruction; its answer is the figure's OCR text."""
+
+TASKS = ("describe", "figure_type", "caption", "read_text")
+
 OCR_MARKER = "Text in the figure:"
 MENTIONS_MARKER = "The paper says:"
 _TYPE_SENTENCE = re.compile(r"This figure is an? (?P<type>[^.]+)\.")
@@ -108,42 +124,45 @@ def type_prompt(prompt: str, figure_types: Iterable[str]) -> str:
 
 
 def figure_instructions(
-    records: Iterable[FigureRecord], components: str, figure_types: list[str], seed: int, type_prompts: int = 1
+    records: Iterable[FigureRecord], components: str, figure_types: list[str], seed: int, type_prompts: int = 1,
+    tasks: Iterable[str] = ("describe", "figure_type"),
 ) -> Iterator[Instruction]:
-    """Per record: a CTOM description and, when the type is known, `type_prompts` classifications
-    (each with a different prompt template).
+    """Per record and task: the CTOM description, `type_prompts` classifications (each with another
+    template; only when the type is known), the caption alone, and the text inside the figure.
 
-    Prompts are drawn from the template lists with a seeded RNG: same records and seed, same file.
+    Prompts are drawn from the template lists with an RNG seeded by (seed, record id): a record's
+    instructions do not depend on which other records share the file or in which order.
     """
-    rng = random.Random(seed)
+    tasks = set(tasks)
     for record in records:
+        rng = random.Random(f"{seed}:{record.id}")
         provenance = {
             "dataset": record.source.dataset,
             "paper_id": record.source.paper_id,
             "figure_id": record.source.figure_id,
             "record": record.id,
         }
-        target, fields = ctom_target(record, components)
-        if target:
-            yield Instruction(
-                id=f"{record.id}-describe",
-                image=record.image,
-                conversations=[
-                    {"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{rng.choice(DESCRIBE_PROMPTS)}"},
-                    {"from": "gpt", "value": target},
-                ],
-                source={**provenance, "task": "describe", "components": components, "fields": fields},
+
+        def item(suffix: str, prompt: str, answer: str, task: str, fields: list[str], **extra) -> Instruction:
+            return Instruction(
+                id=f"{record.id}-{suffix}", image=record.image,
+                conversations=[{"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{prompt}"},
+                               {"from": "gpt", "value": answer}],
+                source={**provenance, "task": task, **extra, "fields": fields},
             )
-        if not record.figure_type:
-            continue
-        prompts = rng.sample(TYPE_PROMPTS, k=min(type_prompts, len(TYPE_PROMPTS)))
-        for number, prompt in enumerate(prompts):
-            yield Instruction(
-                id=f"{record.id}-type" + (f"-{number}" if number else ""),
-                image=record.image,
-                conversations=[
-                    {"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{type_prompt(prompt, figure_types)}"},
-                    {"from": "gpt", "value": record.figure_type},
-                ],
-                source={**provenance, "task": "figure_type", "fields": ["figure_type"]},
-            )
+
+        if "describe" in tasks:
+            target, fields = ctom_target(record, components)
+            if target:
+                yield item("describe", rng.choice(DESCRIBE_PROMPTS), target, "describe", fields, components=components)
+        if "figure_type" in tasks and record.figure_type:
+            prompts = rng.sample(TYPE_PROMPTS, k=min(type_prompts, len(TYPE_PROMPTS)))
+            for number, prompt in enumerate(prompts):
+                yield item("type" + (f"-{number}" if number else ""), type_prompt(prompt, figure_types),
+                           record.figure_type, "figure_type", ["figure_type"])
+        if "caption" in tasks and record.caption.strip():
+            caption = record.caption.strip()
+            caption = replace_figure_refs(caption, record.figure_type) if record.figure_type else caption
+            yield item("caption", rng.choice(CAPTION_PROMPTS), caption, "caption", ["caption"])
+        if "read_text" in tasks and record.ocr:
+            yield item("read-text", rng.choice(READ_TEXT_PROMPTS), "\n".join(record.ocr), "read_text", ["ocr"])

@@ -21,7 +21,8 @@ from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from scitune.contracts import Instruction, Prediction
 from scitune.model.chat import chat_format
-from scitune.train.data import Encoder, load_image
+from scitune.sources.images import load_image
+from scitune.train.data import Encoder
 
 
 def done_ids(path: Path) -> set[str]:

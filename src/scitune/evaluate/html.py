@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from scitune.train.data import load_image
+from scitune.sources.images import load_image
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}

@@ -17,6 +17,7 @@ from transformers import LlavaProcessor
 
 from scitune.contracts import IMAGE_PLACEHOLDER, Instruction
 from scitune.model.chat import ChatFormat
+from scitune.sources.images import load_image, resolve_image
 
 logger = logging.getLogger(__name__)
 
@@ -80,26 +81,6 @@ class Encoder:
             render = self.chat.render_user if turn.from_ == "human" else self.chat.render_system
             ids += self._ids(render(turn.value))
         return ids + self._ids(self.chat.assistant_prefix)
-
-
-def resolve_image(image_root: Path, relative: str, item_id: str) -> Path:
-    """The image path, refusing paths that leave the image root (../, absolute, symlinks out)."""
-    root = Path(image_root).resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root):
-        raise ValueError(f"item {item_id}: image {relative} is outside the image root {root}")
-    if not path.is_file():
-        raise ValueError(f"item {item_id}: image {path} does not exist")
-    return path
-
-
-def load_image(image_root: Path, relative: str, item_id: str) -> Image.Image:
-    path = resolve_image(image_root, relative, item_id)
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, Image.DecompressionBombError) as error:
-        raise ValueError(f"item {item_id}: image {path} cannot be read: {error}") from None
 
 
 class InstructionDataset(torch.utils.data.Dataset):

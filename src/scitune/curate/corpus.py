@@ -1,0 +1,307 @@
+"""`scitune curate figures`: a stream of FigureRecords from any reader → checked, deduplicated,
+OCR-completed, length-limited instructions split by paper, with every rejection written down.
+
+Memory does not grow with the corpus: records flow through in chunks, the state that must see
+every record (ids, image hashes, captions per paper) lives in an on-disk SQLite index, and the
+statistics are counters and a fixed histogram. Counts always add up: in = kept + rejected.
+
+Files written to OUT_DIR: `{split}.jsonl` (instructions), `records_{split}.jsonl` (the kept
+records, OCR filled in: the input of `scitune evaluate figures`), `rejected.jsonl` (id, reason,
+where), `quality.json`, `quality.md`, `quality.png`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable
+from itertools import islice
+from pathlib import Path
+
+from scitune.config import FigureCurationConfig
+from scitune.contracts import FigureRecord, Instruction, Rejection
+from scitune.curate.figures import figure_instructions
+from scitune.curate.ocr import OcrCache, lines, make_engine
+from scitune.sources.figure_types import KNOWN_FIGURE_TYPES, normalize_figure_type
+from scitune.sources.images import check_image, file_digest, resolve_image
+
+SPLITS = ("train", "val", "test")
+LENGTH_BINS = (16, 32, 64, 128, 256, 384, 512, 1024, 2048)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
+
+
+def split_of(paper_id: str, test_fraction: float, val_fraction: float) -> str:
+    """The split of a paper, from a hash of its id: the same on every run, machine and corpus order."""
+    position = int.from_bytes(hashlib.sha1(paper_id.encode("utf-8")).digest()[:8], "big") / 2**64
+    if position < test_fraction:
+        return "test"
+    if position < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+class SeenIndex:
+    """First owner of each key (id, image digest, caption on a paper), kept on disk."""
+
+    def __init__(self, path: Path):
+        path.unlink(missing_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, owner TEXT)")
+
+    def claim(self, key: str, owner: str) -> str | None:
+        """None when KEY is new (now owned by OWNER), else the id of the record that owns it."""
+        if self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (key, owner)).rowcount:
+            return None
+        return self.db.execute("SELECT owner FROM seen WHERE key = ?", (key,)).fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+        self.path.unlink(missing_ok=True)
+
+
+class TargetLimiter:
+    """Targets no longer than N tokens of the target LM's tokenizer, cut at sentence boundaries."""
+
+    def __init__(self, tokenizer, max_tokens: int):
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+
+    def lengths(self, texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def cut(self, text: str) -> str | None:
+        """The longest run of whole leading sentences within the limit; None if the first is too long."""
+        sentences = _SENTENCE_END.split(text)
+        kept = len(sentences)
+        while kept:
+            candidate = " ".join(sentences[:kept])
+            if self.lengths([candidate])[0] <= self.max_tokens:
+                return candidate
+            kept -= 1
+        return None
+
+
+class Stats:
+    """Counters of one curation; bounded in size whatever the corpus."""
+
+    def __init__(self) -> None:
+        self.records_in = 0
+        self.kept = Counter()  # split → records
+        self.instructions = Counter()  # split → instructions
+        self.rejected = Counter()  # reason (without the record-specific part) → count
+        self.types = Counter()
+        self.tasks = Counter()
+        self.lengths = Counter()  # bin upper edge → targets
+        self.truncated = 0
+        self.ocr = Counter()  # filled / carried / failed / empty
+
+    def add_length(self, tokens: int) -> None:
+        self.lengths[next((edge for edge in LENGTH_BINS if tokens <= edge), LENGTH_BINS[-1] * 2)] += 1
+
+    def to_json(self) -> dict:
+        rejected = sum(self.rejected.values())
+        return {
+            "records_in": self.records_in, "records_kept": sum(self.kept.values()), "records_rejected": rejected,
+            "adds_up": self.records_in == sum(self.kept.values()) + rejected,
+            "kept_per_split": dict(self.kept), "instructions_per_split": dict(self.instructions),
+            "rejected_by_reason": dict(self.rejected.most_common()), "figure_types": dict(self.types.most_common()),
+            "instructions_per_task": dict(self.tasks), "target_tokens_histogram": {
+                f"<={edge}": self.lengths[edge] for edge in sorted(self.lengths)},
+            "targets_truncated": self.truncated, "ocr": dict(self.ocr),
+        }
+
+
+def reason_kind(reason: str) -> str:
+    """'image x.png has 9x9 pixels…' → a stable category for counting."""
+    for kind in ("outside the image root", "does not exist", "decompression bomb", "cannot be read",
+                 "not valid UTF-8", "not valid JSON", "has no annotation", "has no image", "second annotation",
+                 "duplicate id", "same image as", "same caption as", "empty caption", "not one of the known types",
+                 "first sentence", "no 'image'", "no image bytes", "no paper id", "no file_name", "no img_id",
+                 "no 'figure-ID'"):
+        if kind in reason:
+            return kind
+    return reason[:60]
+
+
+class FigureCuration:
+    """One curation run into OUT_DIR."""
+
+    def __init__(self, cfg: FigureCurationConfig, out_dir: Path, image_root: Path, tokenizer,
+                 known_types: tuple[str, ...] = KNOWN_FIGURE_TYPES, ocr_cache: Path | None = None):
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.image_root = Path(image_root)
+        self.known_types = known_types
+        self.limiter = TargetLimiter(tokenizer, cfg.max_target_tokens)
+        self.stats = Stats()
+        engine = make_engine(cfg.ocr)
+        self.ocr = OcrCache(engine, ocr_cache or self.out_dir / "ocr_cache") if engine else None
+
+    # -- per record -------------------------------------------------------------------------
+    def check(self, record: FigureRecord, seen: SeenIndex) -> FigureRecord | str:
+        """The record as it will be used (type normalised, OCR filled), or the reason to reject it."""
+        owner = seen.claim(f"id:{record.id}", record.id)
+        if owner is not None:
+            return f"duplicate id {record.id}"
+        try:
+            figure_type = normalize_figure_type(record.figure_type, self.known_types)
+        except ValueError as error:
+            if self.cfg.unknown_types == "reject":
+                return str(error)
+            figure_type = None
+        if not record.caption.strip():
+            return "empty caption"
+        try:
+            path = resolve_image(self.image_root, record.image, record.id)
+            check_image(path, record.id, self.cfg.image_check, self.cfg.max_pixels)
+        except ValueError as error:
+            return str(error)
+        if self.cfg.dedupe:
+            image_key = file_digest(path) if self.cfg.image_check != "none" else str(path)
+            owner = seen.claim(f"image:{image_key}", record.id)
+            if owner is not None:
+                return f"same image as {owner}"
+            caption = " ".join(record.caption.lower().split())
+            owner = seen.claim(f"caption:{record.source.paper_id}\x00{caption}", record.id)
+            if owner is not None:
+                return f"same caption as {owner} on paper {record.source.paper_id}"
+        ocr = record.ocr
+        if ocr:
+            self.stats.ocr["carried"] += 1
+        elif self.ocr is not None:
+            try:
+                ocr = lines(self.ocr.read(path))
+                self.stats.ocr["filled" if ocr else "empty"] += 1
+            except (ValueError, OSError, RuntimeError):  # OCR trouble costs the O component, not the record
+                self.stats.ocr["failed"] += 1
+        return record.model_copy(update={"figure_type": figure_type, "ocr": ocr})
+
+    def instructions(self, records: list[FigureRecord]) -> list[tuple[FigureRecord, list[Instruction] | str]]:
+        """Each record's instructions with targets cut to the token limit, or why it has none."""
+        built = [(r, list(figure_instructions([r], self.cfg.components, list(self.known_types), self.cfg.seed,
+                                              self.cfg.type_prompts_per_figure, self.cfg.tasks))) for r in records]
+        targets = [i.conversations[-1].value for _, items in built for i in items]
+        lengths = iter(self.limiter.lengths(targets))
+        out = []
+        for record, items in built:
+            kept: list[Instruction] = []
+            failure = None
+            for item in items:
+                tokens = next(lengths)
+                if tokens > self.cfg.max_target_tokens:
+                    cut = self.limiter.cut(item.conversations[-1].value)
+                    if cut is None:
+                        failure = (f"the first sentence of its {item.source['task']} target is longer than "
+                                   f"{self.cfg.max_target_tokens} tokens")
+                        break
+                    self.stats.truncated += 1
+                    tokens = self.limiter.lengths([cut])[0]
+                    turns = [t.model_dump(by_alias=True) for t in item.conversations]
+                    turns[-1]["value"] = cut
+                    item = Instruction(id=item.id, image=item.image, conversations=turns,
+                                       source={**item.source, "truncated_to_tokens": self.cfg.max_target_tokens})
+                self.stats.add_length(tokens)
+                kept.append(item)
+            out.append((record, failure or kept))
+        return out
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self, items: Iterable[FigureRecord | Rejection], on_item: Callable[[int], None] | None = None,
+            chunk: int = 512) -> dict:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        seen = SeenIndex(self.out_dir / ".seen.sqlite")
+        names = [*(f"{s}.jsonl" for s in SPLITS), *(f"records_{s}.jsonl" for s in SPLITS), "rejected.jsonl"]
+        handles = {name: (self.out_dir / (name + ".tmp")).open("w", encoding="utf-8") for name in names}
+        try:
+            iterator = iter(items)
+            while batch := list(islice(iterator, chunk)):
+                self._chunk(batch, seen, handles)
+                if on_item:
+                    on_item(len(batch))
+        finally:
+            for handle in handles.values():
+                handle.close()
+            seen.close()
+        for name in names:  # complete files appear only when the whole corpus went through
+            (self.out_dir / (name + ".tmp")).replace(self.out_dir / name)
+        result = self.stats.to_json()
+        result["config"] = self.cfg.model_dump(mode="json")
+        if self.ocr is not None:
+            result["ocr"].update(cache_hits=self.ocr.hits, cache_misses=self.ocr.misses)
+        write_quality_report(self.out_dir, result)
+        return result
+
+    def _chunk(self, batch: list[FigureRecord | Rejection], seen: SeenIndex, handles: dict) -> None:
+        checked = []
+        for item in batch:
+            self.stats.records_in += 1
+            if isinstance(item, Rejection):
+                self._reject(item, handles)
+                continue
+            result = self.check(item, seen)
+            if isinstance(result, str):
+                self._reject(Rejection(id=item.id, dataset=item.source.dataset, reason=result), handles)
+            else:
+                checked.append(result)
+        for record, result in self.instructions(checked):
+            if isinstance(result, str):
+                self._reject(Rejection(id=record.id, dataset=record.source.dataset, reason=result), handles)
+                continue
+            split = split_of(record.source.paper_id, self.cfg.test_fraction, self.cfg.val_fraction)
+            self.stats.kept[split] += 1
+            self.stats.types[record.figure_type or "(unknown)"] += 1
+            handles[f"records_{split}.jsonl"].write(json.dumps(record.model_dump(), ensure_ascii=False) + "\n")
+            for instruction in result:
+                self.stats.instructions[split] += 1
+                self.stats.tasks[instruction.source["task"]] += 1
+                handles[f"{split}.jsonl"].write(json.dumps(instruction.to_json(), ensure_ascii=False) + "\n")
+
+    def _reject(self, rejection: Rejection, handles: dict) -> None:
+        self.stats.rejected[reason_kind(rejection.reason)] += 1
+        handles["rejected.jsonl"].write(json.dumps(rejection.model_dump(), ensure_ascii=False) + "\n")
+
+
+def write_quality_report(out_dir: Path, result: dict) -> None:
+    """quality.json, quality.md and quality.png (figure types; target lengths in tokens)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    out_dir = Path(out_dir)
+    (out_dir / "quality.json").write_text(json.dumps(result, indent=2))
+    fig = Figure(figsize=(9, 3.2), dpi=110)
+    left, right = fig.subplots(1, 2)
+    types = result["figure_types"]
+    left.barh(list(types)[::-1], list(types.values())[::-1], color="tab:blue")
+    left.set_title("records per figure type", fontsize=9)
+    left.tick_params(labelsize=7)
+    histogram = result["target_tokens_histogram"]
+    right.bar(list(histogram), list(histogram.values()), color="tab:green")
+    right.set_title("targets by length (tokens)", fontsize=9)
+    right.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "quality.png")
+    lines_md = [
+        "# Figure curation: quality report", "",
+        f"Records in {result['records_in']} = kept {result['records_kept']} + rejected {result['records_rejected']}"
+        f" ({'adds up' if result['adds_up'] else 'DOES NOT ADD UP'}).", "",
+        "| split | records | instructions |", "|---|---|---|",
+        *(f"| {s} | {result['kept_per_split'].get(s, 0)} | {result['instructions_per_split'].get(s, 0)} |"
+          for s in SPLITS),
+        "", "| rejected because | records |", "|---|---|",
+        *(f"| {reason} | {count} |" for reason, count in result["rejected_by_reason"].items()),
+        "", f"Targets cut at a sentence boundary to {result['config']['max_target_tokens']} tokens: "
+            f"{result['targets_truncated']}. OCR: " + (", ".join(f"{k} {v}" for k, v in result["ocr"].items() if v)
+                                                        or "not run") + ".",
+        "", "![figure types and target lengths](quality.png)", "",
+    ]
+    (out_dir / "quality.md").write_text("\n".join(lines_md), encoding="utf-8")

@@ -1,0 +1,67 @@
+"""Images from untrusted records: paths kept inside the image root, size limits, decode checks.
+
+Every reader and every consumer (curation, training, evaluation, the HTML pages) opens images
+through here, so one rule decides what counts as a readable image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image
+
+ImageCheck = Literal["none", "header", "decode"]
+"""none: trust the record; header: the file exists, is an image and within the pixel limit;
+decode: also decode every pixel (finds truncated and corrupt files)."""
+
+DEFAULT_MAX_PIXELS = 89_478_485
+"""Pillow's own decompression-bomb threshold (≈ 9459² pixels); configurable per call."""
+
+
+def resolve_image(image_root: Path, relative: str, item_id: str) -> Path:
+    """The image path, refusing paths that leave the image root (../, absolute, symlinks out)."""
+    root = Path(image_root).resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"item {item_id}: image {relative} is outside the image root {root}")
+    if not path.is_file():
+        raise ValueError(f"item {item_id}: image {path} does not exist")
+    return path
+
+
+def check_image(path: Path, item_id: str, level: ImageCheck = "decode", max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Raise ValueError naming the item when the image at PATH fails the LEVEL check."""
+    if level == "none":
+        return
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ValueError(f"item {item_id}: image {path.name} has {width}x{height} pixels, more than the "
+                                 f"limit of {max_pixels} (a decompression bomb?)")
+            if level == "decode":
+                image.load()
+    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ValueError(f"item {item_id}: image {path.name} cannot be read: {error}") from None
+
+
+def load_image(image_root: Path, relative: str, item_id: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """The image as RGB; ValueError naming the item when it is missing, outside the root or unreadable."""
+    path = resolve_image(image_root, relative, item_id)
+    check_image(path, item_id, "header", max_pixels)
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ValueError(f"item {item_id}: image {path} cannot be read: {error}") from None
+
+
+def file_digest(path: Path) -> str:
+    """SHA-1 of the file's bytes: the identity of an image for deduplication and the OCR cache."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

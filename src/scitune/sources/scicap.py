@@ -1,0 +1,109 @@
+"""SciCap readers: the challenge release (one JSON per split) and the original release (one JSON per figure).
+
+Challenge (`CrowdAILab/scicap`): `{split}.json` = {"images": [{id, file_name, figure_type, ocr, …}],
+"annotations": [{image_id, caption_no_index, paragraph, mention, …}]}. Images and annotations are
+joined **by id**; the file is streamed twice (annotations into an on-disk index, then images), so
+memory does not grow with the corpus. An image without an annotation, an annotation without an
+image and a second annotation of one image are each rejected with that reason.
+
+Original (`tingyaohsu/SciCap`): one JSON per figure with `figure-ID`, `paper-ID`, `figure-type`,
+`Img-text` (OCR), `contains-subfigure` and the caption as `0-originally-extracted` (the author's
+text, used here) and its tokenised/normalised variants (not used: they are machine rewrites).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import ijson
+
+from scitune.contracts import FigureRecord, Rejection
+from scitune.sources.streams import Utf8Repair, has_bad_text, paper_of, texts
+
+LICENSE = "CC BY-NC-SA 4.0"
+
+
+def _items(path: Path, prefix: str) -> Iterator[dict]:
+    with open(path, "rb") as handle:
+        yield from ijson.items(Utf8Repair(handle), prefix, use_float=True)
+
+
+def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[FigureRecord | Rejection]:
+    """Stream FigureRecords (raw figure_type) and Rejections from a challenge `{split}.json`."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        index = sqlite3.connect(Path(tmp) / "annotations.db")
+        index.execute("PRAGMA journal_mode=OFF")
+        index.execute("PRAGMA synchronous=OFF")
+        index.execute("CREATE TABLE ann (image_id TEXT PRIMARY KEY, data TEXT, used INTEGER DEFAULT 0)")
+        duplicates = []
+        for number, annotation in enumerate(_items(path, "annotations.item")):
+            key = str(annotation.get("image_id"))
+            inserted = index.execute("INSERT OR IGNORE INTO ann (image_id, data) VALUES (?, ?)",
+                                     (key, json.dumps(annotation))).rowcount
+            if not inserted:
+                duplicates.append(key)
+                yield Rejection(id=key, dataset=dataset, where=f"{path.name} annotations[{number}]",
+                                reason=f"second annotation of image id {key} (the first is used)")
+        index.commit()
+        for number, image in enumerate(_items(path, "images.item")):
+            where = f"{path.name} images[{number}]"
+            key = str(image.get("id"))
+            row = index.execute("SELECT data FROM ann WHERE image_id = ?", (key,)).fetchone()
+            if row is None:
+                yield Rejection(id=key, dataset=dataset, where=where, reason=f"image id {key} has no annotation")
+                continue
+            index.execute("UPDATE ann SET used = 1 WHERE image_id = ?", (key,))
+            yield _challenge_record(image, json.loads(row[0]), dataset, where)
+        for (key,) in index.execute("SELECT image_id FROM ann WHERE used = 0"):
+            yield Rejection(id=key, dataset=dataset, where=path.name, reason=f"annotation of image id {key} has no image")
+        index.close()
+
+
+def _challenge_record(image: dict, annotation: dict, dataset: str, where: str) -> FigureRecord | Rejection:
+    file_name = image.get("file_name")
+    record_id = str(image.get("id"))
+    if not isinstance(file_name, str) or not file_name:
+        return Rejection(id=record_id, dataset=dataset, where=where, reason="image has no file_name")
+    caption = annotation.get("caption_no_index") or annotation.get("caption") or ""
+    fields = (caption, image.get("ocr"), annotation.get("mention"), annotation.get("paragraph"), file_name)
+    if has_bad_text(*fields):
+        return Rejection(id=record_id, dataset=dataset, where=where, reason="text is not valid UTF-8")
+    paper = str(image.get("paper_id") or paper_of(file_name))
+    return FigureRecord(
+        id=f"{dataset}-{record_id}", image=file_name, figure_type=image.get("figure_type"),
+        caption=" ".join(texts(caption)), ocr=texts(image.get("ocr")), mentions=texts(annotation.get("mention")),
+        paragraphs=texts(annotation.get("paragraph")),
+        source={"dataset": dataset, "paper_id": paper, "figure_id": file_name.rsplit(".", 1)[0], "license": LICENSE},
+    )
+
+
+def read_scicap_original(folder: Path, dataset: str = "scicap") -> Iterator[FigureRecord | Rejection]:
+    """Stream records from a folder of per-figure JSON files (the original SciCap release), in name
+    order, or from one such file."""
+    folder = Path(folder)
+    for path in [folder] if folder.is_file() else sorted(folder.rglob("*.json")):
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            yield Rejection(id=path.stem, dataset=dataset, where=path.name, reason="text is not valid UTF-8")
+            continue
+        except json.JSONDecodeError as error:
+            yield Rejection(id=path.stem, dataset=dataset, where=path.name, reason=f"not valid JSON: {error}")
+            continue
+        figure = data.get("figure-ID") if isinstance(data, dict) else None
+        if not figure:
+            yield Rejection(id=path.stem, dataset=dataset, where=path.name, reason="no 'figure-ID'")
+            continue
+        original = data.get("0-originally-extracted")
+        caption = original.get("caption") if isinstance(original, dict) else original
+        yield FigureRecord(
+            id=f"{dataset}-{Path(figure).stem}", image=figure, figure_type=data.get("figure-type"),
+            caption=" ".join(texts(caption)), ocr=texts(data.get("Img-text")),
+            source={"dataset": dataset, "paper_id": str(data.get("paper-ID") or paper_of(figure)),
+                    "figure_id": Path(figure).stem, "license": LICENSE},
+        )

@@ -1,0 +1,61 @@
+"""Helpers the corpus readers share: UTF-8 that never stops a stream, text fields of any shape."""
+
+from __future__ import annotations
+
+import codecs
+from typing import BinaryIO
+
+BAD_TEXT = "\ufffd"
+"""What an undecodable byte becomes; a record whose text contains it is rejected as non-UTF-8."""
+
+
+class Utf8Repair:
+    """A binary file whose invalid UTF-8 bytes are replaced by U+FFFD, read incrementally.
+
+    JSON parsers stop at the first invalid byte, losing every record after it; with this, only the
+    record holding the bad bytes is affected, and the caller rejects it by looking for BAD_TEXT.
+    """
+
+    def __init__(self, handle: BinaryIO, chunk: int = 1 << 20):
+        self.handle = handle
+        self.chunk = chunk
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self.buffer) < size:
+            block = self.handle.read(self.chunk)
+            final = not block
+            self.buffer += self.decoder.decode(block, final=final).encode("utf-8")
+            if final:
+                break
+        if size < 0:
+            size = len(self.buffer)
+        out, self.buffer = self.buffer[:size], self.buffer[size:]
+        return out
+
+
+def texts(value) -> list[str]:
+    """A text field as a list of non-empty strings, whether the corpus stored a string, a list of
+    strings or a list of lists."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value.strip()] if value.strip() else []
+    if isinstance(value, (list, tuple)):
+        return [text for item in value for text in texts(item)]
+    return [str(value)]
+
+
+def has_bad_text(*values) -> bool:
+    return any(BAD_TEXT in text for value in values for text in texts(value))
+
+
+def paper_of(file_name: str) -> str:
+    """arXiv figure files are named '{paper}-Figure{n}-{k}.png' (SciCap, ArxivCap); the paper id is
+    the part before the figure number."""
+    stem = file_name.rsplit("/", 1)[-1]
+    for marker in ("-Figure", "-Table"):
+        if marker in stem:
+            return stem.split(marker, 1)[0]
+    return stem.rsplit(".", 1)[0]
