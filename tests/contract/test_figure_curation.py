@@ -59,6 +59,7 @@ def _corpus(root, outside):
         {"id": "weird", "image": "weird.png", "caption": "A thing.", "type": "hologram", "paper_id": "x10"},
         {"id": "g1", "image": "dup.png", "caption": "Duplicate id.", "paper_id": "x11"},
         {"id": "samecap", "image": "samecap.png", "caption": "Figure 1: Result number 0.", "paper_id": "paper0"},
+        {"id": "placeholder", "image": "good1.png", "caption": "Inputs <image> go here.", "paper_id": "x13"},
         {"id": "long", "image": "long.png", "caption": "A long one.", "type": "table", "paper_id": "x12",
          "mentions": long_mentions},
     ]
@@ -76,7 +77,7 @@ def test_bad_input_is_quarantined_with_reasons_and_counts_add_up(tmp_path, token
     result = FigureCuration(cfg, tmp_path / "out", tmp_path / "corpus", tokenizer).run(
         read_figures("folder", tmp_path / "corpus"))
     assert result["records_in"] == total and result["adds_up"]
-    assert result["records_kept"] == 41 and result["records_rejected"] == 13
+    assert result["records_kept"] == 41 and result["records_rejected"] == 14
     rejected = {r.id.split("-", 1)[-1]: r.reason for r in read_jsonl(tmp_path / "out" / "rejected.jsonl", Rejection)}
     assert "cannot be read" in rejected["trunc"]
     assert "decompression bomb" in rejected["bomb"]
@@ -90,7 +91,8 @@ def test_bad_input_is_quarantined_with_reasons_and_counts_add_up(tmp_path, token
     assert rejected["g1"] == "duplicate id corpus-g1"
     assert rejected["samecap"] == "same caption as corpus-g0 on paper paper0"
     assert rejected["6"] == "text is not valid UTF-8"
-    assert sum(result["rejected_by_reason"].values()) == 13
+    assert "image placeholder <image>" in rejected["placeholder"]
+    assert sum(result["rejected_by_reason"].values()) == 14
     quality = (tmp_path / "out" / "quality.md").read_text()
     assert "(adds up)" in quality and (tmp_path / "out" / "quality.png").stat().st_size > 5000
 

@@ -12,25 +12,32 @@ where), `quality.json`, `quality.md`, `quality.png`.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
 import sqlite3
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
 
 from scitune.config import FigureCurationConfig
-from scitune.contracts import FigureRecord, Instruction, Rejection
+from scitune.contracts import IMAGE_PLACEHOLDER, FigureRecord, Instruction, Rejection
 from scitune.curate.figures import figure_instructions
 from scitune.curate.ocr import OcrCache, lines, make_engine
 from scitune.sources.figure_types import KNOWN_FIGURE_TYPES, normalize_figure_type
-from scitune.sources.images import check_image, file_digest, resolve_image
+from scitune.sources.images import check_image, file_digest, inside_root, resolve_image
 
 SPLITS = ("train", "val", "test")
 LENGTH_BINS = (16, 32, 64, 128, 256, 384, 512, 1024, 2048)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
+
+
+def _sampled(item: Instruction) -> bool:
+    """1 in 8 of the free-text targets (a type label's length says nothing), fixed by the item id."""
+    return item.source["task"] != "figure_type" and zlib.crc32(item.id.encode("utf-8")) % 8 == 0
 
 
 def split_of(paper_id: str, test_fraction: float, val_fraction: float) -> str:
@@ -44,7 +51,11 @@ def split_of(paper_id: str, test_fraction: float, val_fraction: float) -> str:
 
 
 class SeenIndex:
-    """First owner of each key (id, image digest, caption on a paper), kept on disk."""
+    """First owner of each key (id, image digest, caption on a paper), kept on disk.
+
+    A record claims all its keys in one statement; only when one of them was taken does it look up
+    which, and then it withdraws its claims, so a rejected record never owns a key.
+    """
 
     def __init__(self, path: Path):
         path.unlink(missing_ok=True)
@@ -52,13 +63,23 @@ class SeenIndex:
         self.db = sqlite3.connect(path)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, owner TEXT)")
+        self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, claim INTEGER, owner TEXT)")
+        self.db.execute("CREATE INDEX by_claim ON seen (claim)")
+        self.claims = 0
 
-    def claim(self, key: str, owner: str) -> str | None:
-        """None when KEY is new (now owned by OWNER), else the id of the record that owns it."""
-        if self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (key, owner)).rowcount:
+    def claim(self, keys: list[str], owner: str) -> tuple[str, str] | None:
+        """None when every key is new (now owned by OWNER), else (the first taken key, its owner)."""
+        self.claims += 1
+        rows = [value for key in keys for value in (key, self.claims, owner)]
+        values = ", ".join(["(?, ?, ?)"] * len(keys))
+        if self.db.execute(f"INSERT OR IGNORE INTO seen VALUES {values}", rows).rowcount == len(keys):
             return None
-        return self.db.execute("SELECT owner FROM seen WHERE key = ?", (key,)).fetchone()[0]
+        marks = ", ".join("?" * len(keys))
+        taken = dict(self.db.execute(f"SELECT key, owner FROM seen WHERE key IN ({marks}) AND claim != ?",
+                                     [*keys, self.claims]).fetchall())
+        self.db.execute("DELETE FROM seen WHERE claim = ?", (self.claims,))
+        first = next(key for key in keys if key in taken)
+        return first, taken[first]
 
     def close(self) -> None:
         self.db.close()
@@ -66,15 +87,27 @@ class SeenIndex:
 
 
 class TargetLimiter:
-    """Targets no longer than N tokens of the target LM's tokenizer, cut at sentence boundaries."""
+    """Targets no longer than N tokens of the target LM's tokenizer, cut at sentence boundaries.
+
+    A text never has more tokens than UTF-8 bytes plus one (byte-level BPE: at most one token per
+    byte; SentencePiece may add one word-boundary token), so only texts longer than that bound are
+    tokenised to enforce the limit: the exact rule at a fraction of the cost.
+    """
 
     def __init__(self, tokenizer, max_tokens: int):
         self.tokenizer = tokenizer
+        # The Rust tokenizer directly: the Python wrapper's per-text conversion costs more than encoding.
+        self.backend = getattr(tokenizer, "backend_tokenizer", None)
         self.max_tokens = max_tokens
+
+    def may_exceed(self, text: str) -> bool:
+        return len(text.encode("utf-8")) + 1 > self.max_tokens
 
     def lengths(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
+        if self.backend is not None:
+            return [len(e.ids) for e in self.backend.encode_batch(texts, add_special_tokens=False)]
         return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
     def cut(self, text: str) -> str | None:
@@ -113,7 +146,7 @@ class Stats:
             "adds_up": self.records_in == sum(self.kept.values()) + rejected,
             "kept_per_split": dict(self.kept), "instructions_per_split": dict(self.instructions),
             "rejected_by_reason": dict(self.rejected.most_common()), "figure_types": dict(self.types.most_common()),
-            "instructions_per_task": dict(self.tasks), "target_tokens_histogram": {
+            "instructions_per_task": dict(self.tasks), "target_tokens_histogram_sample_1_in_8": {
                 f"<={edge}": self.lengths[edge] for edge in sorted(self.lengths)},
             "targets_truncated": self.truncated, "ocr": dict(self.ocr),
         }
@@ -124,7 +157,7 @@ def reason_kind(reason: str) -> str:
     for kind in ("outside the image root", "does not exist", "decompression bomb", "cannot be read",
                  "not valid UTF-8", "not valid JSON", "has no annotation", "has no image", "second annotation",
                  "duplicate id", "same image as", "same caption as", "empty caption", "not one of the known types",
-                 "first sentence", "no 'image'", "no image bytes", "no paper id", "no file_name", "no img_id",
+                 "first sentence", "image placeholder", "no 'image'", "no image bytes", "no paper id", "no file_name", "no img_id",
                  "no 'figure-ID'"):
         if kind in reason:
             return kind
@@ -148,9 +181,6 @@ class FigureCuration:
     # -- per record -------------------------------------------------------------------------
     def check(self, record: FigureRecord, seen: SeenIndex) -> FigureRecord | str:
         """The record as it will be used (type normalised, OCR filled), or the reason to reject it."""
-        owner = seen.claim(f"id:{record.id}", record.id)
-        if owner is not None:
-            return f"duplicate id {record.id}"
         try:
             figure_type = normalize_figure_type(record.figure_type, self.known_types)
         except ValueError as error:
@@ -159,44 +189,60 @@ class FigureCuration:
             figure_type = None
         if not record.caption.strip():
             return "empty caption"
+        if any(IMAGE_PLACEHOLDER in text for text in (record.caption, *record.ocr, *record.mentions,
+                                                       *record.paragraphs)):
+            return f"its text contains the image placeholder {IMAGE_PLACEHOLDER}, which would add an image slot"
         try:
-            path = resolve_image(self.image_root, record.image, record.id)
-            check_image(path, record.id, self.cfg.image_check, self.cfg.max_pixels)
+            if self.cfg.image_check == "none":  # no file is opened: a lexical check, no disk access
+                path = inside_root(self.image_root, record.image, record.id)
+            else:
+                path = resolve_image(self.image_root, record.image, record.id)
+                check_image(path, record.id, self.cfg.image_check, self.cfg.max_pixels)
         except ValueError as error:
             return str(error)
+        keys = [f"id:{record.id}"]
         if self.cfg.dedupe:
-            image_key = file_digest(path) if self.cfg.image_check != "none" else str(path)
-            owner = seen.claim(f"image:{image_key}", record.id)
-            if owner is not None:
+            keys.append(f"image:{file_digest(path) if self.cfg.image_check != 'none' else path}")
+            keys.append(f"caption:{record.source.paper_id}\x00{' '.join(record.caption.lower().split())}")
+        taken = seen.claim(keys, record.id)
+        if taken is not None:
+            key, owner = taken
+            if key.startswith("id:"):
+                return f"duplicate id {record.id}"
+            if key.startswith("image:"):
                 return f"same image as {owner}"
-            caption = " ".join(record.caption.lower().split())
-            owner = seen.claim(f"caption:{record.source.paper_id}\x00{caption}", record.id)
-            if owner is not None:
-                return f"same caption as {owner} on paper {record.source.paper_id}"
+            return f"same caption as {owner} on paper {record.source.paper_id}"
         ocr = record.ocr
         if ocr:
             self.stats.ocr["carried"] += 1
         elif self.ocr is not None:
             try:
-                ocr = lines(self.ocr.read(path))
+                ocr = lines(self.ocr.read(Path(path)))
                 self.stats.ocr["filled" if ocr else "empty"] += 1
             except (ValueError, OSError, RuntimeError):  # OCR trouble costs the O component, not the record
                 self.stats.ocr["failed"] += 1
         return record.model_copy(update={"figure_type": figure_type, "ocr": ocr})
 
     def instructions(self, records: list[FigureRecord]) -> list[tuple[FigureRecord, list[Instruction] | str]]:
-        """Each record's instructions with targets cut to the token limit, or why it has none."""
+        """Each record's instructions with targets cut to the token limit, or why it has none.
+
+        Token counts are exact for every target that could exceed the limit, and for a fixed 1-in-8
+        sample of the free-text targets (by a hash of the instruction id), which feeds the length
+        histogram.
+        """
         built = [(r, list(figure_instructions([r], self.cfg.components, list(self.known_types), self.cfg.seed,
                                               self.cfg.type_prompts_per_figure, self.cfg.tasks))) for r in records]
-        targets = [i.conversations[-1].value for _, items in built for i in items]
-        lengths = iter(self.limiter.lengths(targets))
+        counted = [i for _, items in built for i in items
+                   if self.limiter.may_exceed(i.conversations[-1].value) or _sampled(i)]
+        tokens_of = dict(zip((i.id for i in counted), self.limiter.lengths([i.conversations[-1].value
+                                                                            for i in counted])))
         out = []
         for record, items in built:
             kept: list[Instruction] = []
             failure = None
             for item in items:
-                tokens = next(lengths)
-                if tokens > self.cfg.max_target_tokens:
+                tokens = tokens_of.get(item.id)
+                if tokens is not None and tokens > self.cfg.max_target_tokens:
                     cut = self.limiter.cut(item.conversations[-1].value)
                     if cut is None:
                         failure = (f"the first sentence of its {item.source['task']} target is longer than "
@@ -208,7 +254,8 @@ class FigureCuration:
                     turns[-1]["value"] = cut
                     item = Instruction(id=item.id, image=item.image, conversations=turns,
                                        source={**item.source, "truncated_to_tokens": self.cfg.max_target_tokens})
-                self.stats.add_length(tokens)
+                if tokens is not None and _sampled(item):
+                    self.stats.add_length(tokens)
                 kept.append(item)
             out.append((record, failure or kept))
         return out
@@ -216,6 +263,9 @@ class FigureCuration:
     # -- the run ----------------------------------------------------------------------------
     def run(self, items: Iterable[FigureRecord | Rejection], on_item: Callable[[int], None] | None = None,
             chunk: int = 512) -> dict:
+        # The millions of objects that importing transformers creates live for the whole process;
+        # frozen, the collector stops re-scanning them every few thousand records (~1.6x faster).
+        gc.freeze()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         seen = SeenIndex(self.out_dir / ".seen.sqlite")
         names = [*(f"{s}.jsonl" for s in SPLITS), *(f"records_{s}.jsonl" for s in SPLITS), "rejected.jsonl"]
@@ -258,15 +308,15 @@ class FigureCuration:
             split = split_of(record.source.paper_id, self.cfg.test_fraction, self.cfg.val_fraction)
             self.stats.kept[split] += 1
             self.stats.types[record.figure_type or "(unknown)"] += 1
-            handles[f"records_{split}.jsonl"].write(json.dumps(record.model_dump(), ensure_ascii=False) + "\n")
+            handles[f"records_{split}.jsonl"].write(record.model_dump_json() + "\n")
             for instruction in result:
                 self.stats.instructions[split] += 1
                 self.stats.tasks[instruction.source["task"]] += 1
-                handles[f"{split}.jsonl"].write(json.dumps(instruction.to_json(), ensure_ascii=False) + "\n")
+                handles[f"{split}.jsonl"].write(instruction.model_dump_json(by_alias=True) + "\n")
 
     def _reject(self, rejection: Rejection, handles: dict) -> None:
         self.stats.rejected[reason_kind(rejection.reason)] += 1
-        handles["rejected.jsonl"].write(json.dumps(rejection.model_dump(), ensure_ascii=False) + "\n")
+        handles["rejected.jsonl"].write(rejection.model_dump_json() + "\n")
 
 
 def write_quality_report(out_dir: Path, result: dict) -> None:
@@ -284,9 +334,9 @@ def write_quality_report(out_dir: Path, result: dict) -> None:
     left.barh(list(types)[::-1], list(types.values())[::-1], color="tab:blue")
     left.set_title("records per figure type", fontsize=9)
     left.tick_params(labelsize=7)
-    histogram = result["target_tokens_histogram"]
+    histogram = result["target_tokens_histogram_sample_1_in_8"]
     right.bar(list(histogram), list(histogram.values()), color="tab:green")
-    right.set_title("targets by length (tokens)", fontsize=9)
+    right.set_title("targets by length (tokens; a 1-in-8 sample)", fontsize=9)
     right.tick_params(labelsize=7)
     fig.tight_layout()
     fig.savefig(out_dir / "quality.png")

@@ -8,8 +8,10 @@ paper does, so the model learns what the figure *is* rather than its number in s
 from __future__ import annotations
 
 import random
+import zlib
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 from scitune.contracts import IMAGE_PLACEHOLDER, FigureRecord, Instruction
 
@@ -62,7 +64,7 @@ def replace_figure_refs(text: str, figure_type: str) -> str:
             phrase = f"the {figure_type}"
         return phrase[0].upper() + phrase[1:] if at_sentence_start or match["article"] == "The" else phrase
 
-    return _FIGURE_REF.sub(substitute, text)
+    return _FIGURE_REF.sub(substitute, text) if "Fig" in text else text
 
 
 def ctom_target(record: FigureRecord, components: str) -> tuple[str, list[str]]:
@@ -118,9 +120,14 @@ def split_ctom(text: str) -> dict[str, str]:
     return parts
 
 
+@lru_cache(maxsize=256)
+def _type_prompt(prompt: str, figure_types: tuple[str, ...]) -> str:
+    return f"{prompt} Answer with one of: {', '.join(figure_types)}."
+
+
 def type_prompt(prompt: str, figure_types: Iterable[str]) -> str:
     """Classification prompt listing the allowed labels, so the answer is one of them verbatim."""
-    return f"{prompt} Answer with one of: {', '.join(figure_types)}."
+    return _type_prompt(prompt, tuple(figure_types))
 
 
 def figure_instructions(
@@ -135,7 +142,7 @@ def figure_instructions(
     """
     tasks = set(tasks)
     for record in records:
-        rng = random.Random(f"{seed}:{record.id}")
+        rng = random.Random(zlib.crc32(f"{seed}:{record.id}".encode("utf-8")))
         provenance = {
             "dataset": record.source.dataset,
             "paper_id": record.source.paper_id,

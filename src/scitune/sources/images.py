@@ -7,6 +7,8 @@ through here, so one rule decides what counts as a readable image.
 from __future__ import annotations
 
 import hashlib
+import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -20,14 +22,30 @@ DEFAULT_MAX_PIXELS = 89_478_485
 """Pillow's own decompression-bomb threshold (≈ 9459² pixels); configurable per call."""
 
 
-def resolve_image(image_root: Path, relative: str, item_id: str) -> Path:
+@lru_cache(maxsize=64)
+def _real_root(image_root: str) -> str:
+    return os.path.realpath(image_root)
+
+
+def resolve_image(image_root: Path, relative: str, item_id: str, must_exist: bool = True) -> Path:
     """The image path, refusing paths that leave the image root (../, absolute, symlinks out)."""
-    root = Path(image_root).resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root):
+    root = _real_root(str(image_root))
+    path = os.path.realpath(os.path.join(root, relative))
+    if not path.startswith(root.rstrip(os.sep) + os.sep):
         raise ValueError(f"item {item_id}: image {relative} is outside the image root {root}")
-    if not path.is_file():
+    if must_exist and not os.path.isfile(path):
         raise ValueError(f"item {item_id}: image {path} does not exist")
+    return Path(path)
+
+
+def inside_root(image_root: Path, relative: str, item_id: str) -> str:
+    """The lexical form of `resolve_image` for records whose files are not opened now: refuses
+    absolute paths and '..' that climb out; symlinks are judged by `resolve_image` when the file is
+    finally opened (training, evaluation)."""
+    root = _real_root(str(image_root))
+    path = os.path.normpath(os.path.join(root, relative))
+    if not path.startswith(root.rstrip(os.sep) + os.sep):
+        raise ValueError(f"item {item_id}: image {relative} is outside the image root {root}")
     return path
 
 

@@ -14,6 +14,7 @@ text, used here) and its tokenised/normalised variants (not used: they are machi
 from __future__ import annotations
 
 import json
+import pickle
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -27,9 +28,11 @@ from scitune.sources.streams import Utf8Repair, has_bad_text, paper_of, texts
 LICENSE = "CC BY-NC-SA 4.0"
 
 
-def _items(path: Path, prefix: str) -> Iterator[dict]:
+def _items(path: Path, prefix: str) -> Iterator[tuple[dict, Utf8Repair]]:
     with open(path, "rb") as handle:
-        yield from ijson.items(Utf8Repair(handle), prefix, use_float=True)
+        stream = Utf8Repair(handle)
+        for item in ijson.items(stream, prefix, use_float=True):
+            yield item, stream
 
 
 def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[FigureRecord | Rejection]:
@@ -39,39 +42,41 @@ def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[Figur
         index = sqlite3.connect(Path(tmp) / "annotations.db")
         index.execute("PRAGMA journal_mode=OFF")
         index.execute("PRAGMA synchronous=OFF")
-        index.execute("CREATE TABLE ann (image_id TEXT PRIMARY KEY, data TEXT, used INTEGER DEFAULT 0)")
+        index.execute("CREATE TABLE ann (image_id TEXT PRIMARY KEY, data BLOB, used INTEGER DEFAULT 0)")
         duplicates = []
-        for number, annotation in enumerate(_items(path, "annotations.item")):
+        for number, (annotation, _) in enumerate(_items(path, "annotations.item")):
             key = str(annotation.get("image_id"))
+            # pickle, not JSON: this private temp file only round-trips our own dicts, 3x faster.
             inserted = index.execute("INSERT OR IGNORE INTO ann (image_id, data) VALUES (?, ?)",
-                                     (key, json.dumps(annotation))).rowcount
+                                     (key, pickle.dumps(annotation, protocol=5))).rowcount
             if not inserted:
                 duplicates.append(key)
                 yield Rejection(id=key, dataset=dataset, where=f"{path.name} annotations[{number}]",
                                 reason=f"second annotation of image id {key} (the first is used)")
         index.commit()
-        for number, image in enumerate(_items(path, "images.item")):
-            where = f"{path.name} images[{number}]"
+        for number, (image, stream) in enumerate(_items(path, "images.item")):
             key = str(image.get("id"))
-            row = index.execute("SELECT data FROM ann WHERE image_id = ?", (key,)).fetchone()
+            row = index.execute("UPDATE ann SET used = 1 WHERE image_id = ? RETURNING data", (key,)).fetchone()
             if row is None:
-                yield Rejection(id=key, dataset=dataset, where=where, reason=f"image id {key} has no annotation")
+                yield Rejection(id=key, dataset=dataset, where=f"{path.name} images[{number}]",
+                                reason=f"image id {key} has no annotation")
                 continue
-            index.execute("UPDATE ann SET used = 1 WHERE image_id = ?", (key,))
-            yield _challenge_record(image, json.loads(row[0]), dataset, where)
+            yield _challenge_record(image, pickle.loads(row[0]), dataset, number, path.name, stream.suspect)
         for (key,) in index.execute("SELECT image_id FROM ann WHERE used = 0"):
             yield Rejection(id=key, dataset=dataset, where=path.name, reason=f"annotation of image id {key} has no image")
         index.close()
 
 
-def _challenge_record(image: dict, annotation: dict, dataset: str, where: str) -> FigureRecord | Rejection:
+def _challenge_record(image: dict, annotation: dict, dataset: str, number: int, file: str,
+                      suspect: bool) -> FigureRecord | Rejection:
     file_name = image.get("file_name")
     record_id = str(image.get("id"))
+    where = f"{file} images[{number}]"
     if not isinstance(file_name, str) or not file_name:
         return Rejection(id=record_id, dataset=dataset, where=where, reason="image has no file_name")
     caption = annotation.get("caption_no_index") or annotation.get("caption") or ""
     fields = (caption, image.get("ocr"), annotation.get("mention"), annotation.get("paragraph"), file_name)
-    if has_bad_text(*fields):
+    if suspect and has_bad_text(*fields):
         return Rejection(id=record_id, dataset=dataset, where=where, reason="text is not valid UTF-8")
     paper = str(image.get("paper_id") or paper_of(file_name))
     return FigureRecord(

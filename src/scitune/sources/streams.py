@@ -21,12 +21,17 @@ class Utf8Repair:
         self.chunk = chunk
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.buffer = b""
+        self.suspect = False
+        """True once any U+FFFD has passed through (a replaced byte, or one the file really holds):
+        until then no record can hold bad text and readers skip the per-record check."""
 
     def read(self, size: int = -1) -> bytes:
         while size < 0 or len(self.buffer) < size:
             block = self.handle.read(self.chunk)
             final = not block
-            self.buffer += self.decoder.decode(block, final=final).encode("utf-8")
+            text = self.decoder.decode(block, final=final)
+            self.suspect = self.suspect or BAD_TEXT in text
+            self.buffer += text.encode("utf-8")
             if final:
                 break
         if size < 0:
@@ -40,6 +45,8 @@ def texts(value) -> list[str]:
     strings or a list of lists."""
     if value is None:
         return []
+    if isinstance(value, list) and all(type(item) is str for item in value):  # the common shape, fast
+        return [text for text in (item.strip() for item in value) if text]
     if isinstance(value, str):
         return [value.strip()] if value.strip() else []
     if isinstance(value, (list, tuple)):
