@@ -480,5 +480,112 @@ def ocr(
         console.print(f"{len(files)} images ({store.hits} from the cache) → {output}")
 
 
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Option(help="A Llava checkpoint folder.")],
+    host: Annotated[str, typer.Option(help="Interface to bind; other than 127.0.0.1 only when you mean it.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    ui: Annotated[bool, typer.Option("--ui", help="Also serve the web UI at /ui.")] = False,
+    allow_image_dir: Annotated[Path | None, typer.Option(help="Folder whose files may be sent as file:// URLs.")]
+    = None,
+    overrides: Overrides = None,
+) -> None:
+    """An OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models, GET /health) and, with
+    --ui, a web UI, for one checkpoint. Limits and batching: --set max_batch=16 --set max_tokens=512 …
+    (fields of ServeConfig)."""
+    import uvicorn
+
+    from scitune.config import RecipeError, ServeConfig, apply_overrides
+    from scitune.serve.api import create_app
+    from scitune.serve.engine import Engine
+
+    _setup_logging(False)
+    try:
+        cfg = apply_overrides(ServeConfig, {"host": host, "port": port, "allowed_image_dir": allow_image_dir},
+                              list(overrides or []))
+    except RecipeError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    if not (model / "config.json").is_file():
+        console.print(f"[red]error:[/red] {model} is not a model checkpoint: it has no config.json")
+        raise typer.Exit(2)
+    if cfg.host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]warning:[/yellow] listening on {cfg.host}: reachable from other machines")
+    engine = Engine(model, cfg.max_batch, cfg.batch_wait_ms, cfg.system_prompt)
+    api = create_app(engine, cfg)
+    if ui:
+        import gradio as gr
+
+        from scitune.serve.ui import build_ui
+
+        api = gr.mount_gradio_app(api, build_ui(engine, 128, cfg.max_tokens), path="/ui")
+    console.print(f"serving {model.name} on http://{cfg.host}:{cfg.port}/v1" + (f" · UI http://{cfg.host}:{cfg.port}/ui"
+                                                                              if ui else ""))
+    uvicorn.run(api, host=cfg.host, port=cfg.port, log_level="warning")
+
+
+@app.command()
+def chat(
+    model: Annotated[Path, typer.Option(help="A Llava checkpoint folder.")],
+    image: Annotated[Path | None, typer.Option(help="A figure to talk about.", exists=True)] = None,
+    max_tokens: Annotated[int, typer.Option(min=1, help="New tokens per answer at most.")] = 256,
+    system_prompt: Annotated[str, typer.Option(help="System message, as at training ('' for none).")] = "",
+) -> None:
+    """Chat with a checkpoint in the terminal (greedy). Commands: /image PATH, /reset, /quit."""
+    from PIL import Image
+
+    from scitune.contracts import IMAGE_PLACEHOLDER
+    from scitune.serve.engine import Engine, Request, TooLong
+
+    _setup_logging(False)
+    if not (model / "config.json").is_file():
+        console.print(f"[red]error:[/red] {model} is not a model checkpoint: it has no config.json")
+        raise typer.Exit(2)
+    engine = Engine(model, max_batch=1, batch_wait_ms=0, system_prompt=system_prompt)
+    with console.status(f"loading {model.name}…"):
+        engine.wait_ready()
+    if engine.error:
+        console.print(f"[red]error:[/red] {engine.error}")
+        raise typer.Exit(2)
+    figure = Image.open(image).convert("RGB") if image else None
+    turns: list[tuple[str, str]] = []
+    console.print(f"[bold]{model.name}[/bold] ready. /image PATH · /reset · /quit" +
+                  (f" · figure: {image.name}" if image else ""))
+    while True:
+        try:
+            line = console.input("[bold cyan]you>[/bold cyan] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            break
+        if line == "/reset":
+            turns = []
+            console.print("[dim](conversation cleared)[/dim]")
+            continue
+        if line.startswith("/image"):
+            path = Path(line.removeprefix("/image").strip())
+            try:
+                figure, turns = Image.open(path).convert("RGB"), []
+                console.print(f"[dim](figure {path.name}; conversation cleared)[/dim]")
+            except OSError as error:
+                console.print(f"[red]cannot open {path}: {error}[/red]")
+            continue
+        text = f"{IMAGE_PLACEHOLDER}\n{line}" if figure is not None and not turns else line
+        console.print("[bold green]model>[/bold green] ", end="")
+        request = Request(turns=[*turns, ("human", text)], image=figure, max_tokens=max_tokens,
+                          on_text=lambda piece: console.print(piece, end="", soft_wrap=True, highlight=False,
+                                                              markup=False))
+        try:
+            answer = engine.answer(request)
+        except TooLong as error:
+            console.print(f"[red]{error}[/red] (/reset to start over)")
+            continue
+        console.print()
+        turns += [("human", text), ("gpt", answer.text)]
+
+
 if __name__ == "__main__":
     app()

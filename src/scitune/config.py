@@ -97,6 +97,35 @@ class FigureCurationConfig(_Config):
         return self
 
 
+class ServeConfig(_Config):
+    """Limits and batching of `scitune serve`; every limit is answered with a 4xx and its reason."""
+
+    host: str = "127.0.0.1"
+    """Interface to bind; anything other than localhost must be asked for."""
+    port: int = Field(8000, ge=0, le=65535)
+    """TCP port (0: any free port)."""
+    max_batch: int = Field(16, ge=1)
+    """Requests generated together (greedy ones; sampled ones with a seed run alone)."""
+    batch_wait_ms: float = Field(10.0, ge=0)
+    """How long the first request of a batch waits for others to join it."""
+    max_body_bytes: int = Field(20_000_000, ge=1024)
+    """Largest request body."""
+    max_image_bytes: int = Field(10_000_000, ge=1024)
+    """Largest decoded image file."""
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    """Largest image in pixels (width × height), checked before decoding."""
+    max_images: int = Field(1, ge=0)
+    """Images per request (a Llava checkpoint answers about one image per conversation)."""
+    max_tokens: int = Field(512, ge=1)
+    """Largest `max_tokens` a request may ask for."""
+    default_max_tokens: int = Field(256, ge=1)
+    """New tokens when a request does not say."""
+    allowed_image_dir: Path | None = None
+    """Folder whose files may be sent as file:// image URLs (none: file URLs are refused)."""
+    system_prompt: str = ""
+    """System message used when a request has none (as at training)."""
+
+
 class VisionConfig(_Config):
     pretrained: str | None = None
     """Hub id or folder of a pretrained encoder (e.g. openai/clip-vit-large-patch14); None: random."""

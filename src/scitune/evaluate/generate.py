@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from PIL import Image
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from scitune.contracts import Instruction, Prediction
@@ -112,43 +113,67 @@ def _answer_pass(model, processor, batch, results, image_root, prompter, answer_
 
 
 def _generate_batch(model, processor, batch, image_root, max_new_tokens, eos, context=None) -> list[tuple[str, str | None]]:
-    """Left-pad the prompts, attach images, greedy-decode; an unreadable image or a prompt that does
-    not fit the model's context fails only its item."""
+    """Load each item's image and generate; an unreadable image or a prompt that does not fit the
+    model's context fails only its item."""
     results: list[tuple[str, str | None]] = [("", None)] * len(batch)
-    rows, pixels = [], []
+    rows = []
     for index, (instruction, ids) in enumerate(batch):
         if context and len(ids) + max_new_tokens > context:
             results[index] = ("", f"{instruction.id}: the prompt is {len(ids)} tokens; with {max_new_tokens} new "
                                   f"tokens it exceeds the model's context of {context} tokens")
             continue
+        image = None
         if instruction.image:
             try:
                 image = load_image(image_root, instruction.image, instruction.id)
             except ValueError as error:
                 results[index] = ("", str(error))
                 continue
-            pixels.append(processor.image_processor(image, return_tensors="pt")["pixel_values"][0])
-        rows.append((index, ids))
+        rows.append((index, ids, image))
     if not rows:
         return results
+    outputs = generate_ids(model, processor, [(ids, image) for _, ids, image in rows], max_new_tokens, eos)
+    texts = processor.tokenizer.batch_decode(outputs, skip_special_tokens=True)
+    for (index, _, _), text in zip(rows, texts):
+        results[index] = (text.strip(), None)
+    return results
+
+
+def generate_ids(
+    model: LlavaForConditionalGeneration,
+    processor: LlavaProcessor,
+    rows: list[tuple[list[int], Image.Image | None]],
+    max_new_tokens: int,
+    eos: list[int],
+    sampling: dict | None = None,
+    streamer=None,
+) -> list[list[int]]:
+    """The generation core every caller shares (predict, evaluate, the server, chat): left-pad the
+    prompt ids, attach the images, decode with the KV cache. Greedy unless SAMPLING gives
+    `temperature`/`top_p` (the caller seeds torch). Returns each row's new token ids, cut after its
+    end-of-text. A transformers streamer, if given, receives the tokens step by step."""
     pad = processor.tokenizer.pad_token_id
-    longest = max(len(ids) for _, ids in rows)
+    longest = max(len(ids) for ids, _ in rows)
     input_ids = torch.full((len(rows), longest), pad, dtype=torch.long)
     attention = torch.zeros((len(rows), longest), dtype=torch.long)
-    for row, (_, ids) in enumerate(rows):
+    for row, (ids, _) in enumerate(rows):
         input_ids[row, longest - len(ids):] = torch.tensor(ids)
         attention[row, longest - len(ids):] = 1
     device = model.device
     inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
-    if pixels:
+    images = [image for _, image in rows if image is not None]
+    if images:
+        pixels = [processor.image_processor(image, return_tensors="pt")["pixel_values"][0] for image in images]
         inputs["pixel_values"] = torch.stack(pixels).to(device, model.dtype)
+    decoding = {"do_sample": False}
+    if sampling:
+        decoding = {"do_sample": True, "temperature": sampling.get("temperature", 1.0),
+                    "top_p": sampling.get("top_p", 1.0), "top_k": 0}
     # The image placeholder is input-only: a generated one would be read back as an image slot.
     output = model.generate(
-        **inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=pad,
-        suppress_tokens=[model.config.image_token_id],
+        **inputs, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=pad,
+        suppress_tokens=[model.config.image_token_id], streamer=streamer, **decoding,
     )
-    new_tokens = output[:, longest:]
-    texts = processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-    for (index, _), text in zip(rows, texts):
-        results[index] = (text.strip(), None)
-    return results
+    new = output[:, longest:].tolist()
+    stops = set(eos)
+    return [row[: next((i + 1 for i, t in enumerate(row) if t in stops), len(row))] for row in new]

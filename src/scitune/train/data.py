@@ -72,6 +72,17 @@ class Encoder:
                 labels += [IGNORE_INDEX] * len(segment)
         return Encoded(ids, labels)
 
+    def encode_chat(self, turns: list[tuple[str, str]]) -> list[int]:
+        """A multi-turn generation prompt: every (role, text) turn as at training, where role is
+        'human', 'gpt' or 'system' and the last turn is the human's, then the assistant prefix."""
+        ids = self._ids(self.chat.render_system(self.system_prompt))
+        for role, text in turns:
+            if role == "gpt":
+                ids += self._ids(self.chat.assistant_prefix) + self._ids(text + self.chat.assistant_suffix)
+            else:
+                ids += self._ids((self.chat.render_user if role == "human" else self.chat.render_system)(text))
+        return ids + self._ids(self.chat.assistant_prefix)
+
     def encode_prompt(self, instruction: Instruction) -> list[int]:
         """Everything before the first assistant turn, plus the assistant prefix: the generation prompt."""
         ids = self._ids(self.chat.render_system(self.system_prompt))

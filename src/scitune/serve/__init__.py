@@ -1,0 +1,1 @@
+"""Serving a trained model: the batching engine, the OpenAI-compatible API, the web UI, the terminal chat."""
