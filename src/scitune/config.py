@@ -152,6 +152,10 @@ class VisionConfig(_Config):
 
 
 class ModelConfig(_Config):
+    preset: str | None = None
+    """A named pairing (src/scitune/model/presets.py): scitune-llama2-13b, scitune-llama2-7b,
+    llava-1.5-7b, small-modern. It fills language_model, vision.pretrained and the feature layer and
+    strategy; fields given explicitly beside it win."""
     language_model: str = "embedded:smollm2-135m-instruct"
     """Causal LM: a local folder, a hub id, 'embedded:smollm2-135m-instruct' or 'tiny' (random, tests)."""
     tiny_lm_hidden_size: int = Field(64, ge=8)
@@ -163,14 +167,54 @@ class ModelConfig(_Config):
     vision_feature_select_strategy: Literal["default", "full"] = "full"
     """'default' drops the CLS token (CLIP); 'full' keeps every token (SigLIP has no CLS)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data):
+        if not isinstance(data, dict) or not data.get("preset"):
+            return data
+        from scitune.model.presets import PRESETS
+
+        name = data["preset"]
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}")
+        preset = PRESETS[name]
+        merged = {"language_model": preset.language_model, "vision_feature_layer": preset.vision_feature_layer,
+                  "vision_feature_select_strategy": preset.vision_feature_select_strategy}
+        merged.update({k: v for k, v in data.items() if k != "vision"})
+        merged["vision"] = {"pretrained": preset.vision, **(data.get("vision") or {})}
+        return merged
+
+
+class LoraConfig(_Config):
+    r: int = Field(16, ge=1)
+    """Rank of the adapters."""
+    alpha: int = Field(32, ge=1)
+    """Scaling numerator (the update is scaled by alpha / r)."""
+    dropout: float = Field(0.05, ge=0, lt=1)
+    """Dropout on the adapter input."""
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "out_proj", "gate_proj", "up_proj",
+                                 "down_proj", "fc1", "fc2", "linear_1", "linear_2"]
+    """Names of the linear layers that get adapters, inside the modules set to 'lora'."""
+
 
 class StageConfig(_Config):
     name: str
     """Name of the stage; its checkpoint is written to OUTPUT_DIR/NAME."""
     data: Literal["figures", "questions"]
     """Which curated instructions the stage trains on."""
-    train: dict[ModuleName, Literal["frozen", "full"]]
-    """Per module of the Llava model: frozen or fully trained."""
+    train: dict[ModuleName, Literal["frozen", "full", "lora"]]
+    """Per module of the Llava model: frozen, fully trained, or LoRA adapters (peft) on its linear layers."""
+    lora: LoraConfig = LoraConfig()
+    """LoRA settings for the modules set to 'lora'."""
+    qlora: bool = False
+    """Load the frozen base in 4 bits under the LoRA adapters (QLoRA; needs a CUDA GPU and bitsandbytes)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third more compute."""
+    packing: bool = False
+    """Pack several samples into one sequence up to max_length, with position ids restarting per sample
+    and a block-diagonal attention mask (no attention across samples): no padding is computed."""
+    report_to: list[str] = ["tensorboard"]
+    """Trainer loggers (tensorboard, wandb, mlflow…; [] for none); logs go to OUTPUT_DIR/NAME/logs."""
     learning_rate: float = Field(gt=0)
     """Peak learning rate."""
     module_learning_rates: dict[ModuleName, float] = {}
@@ -205,12 +249,14 @@ class StageConfig(_Config):
     def _trains_something(self) -> StageConfig:
         missing = [m for m in MODULES if m not in self.train]
         if missing:
-            raise ValueError(f"stage '{self.name}': train must set {', '.join(missing)} (frozen or full)")
+            raise ValueError(f"stage '{self.name}': train must set {', '.join(missing)} (frozen, full or lora)")
         if all(mode == "frozen" for mode in self.train.values()):
             raise ValueError(f"stage '{self.name}' trains nothing: every module is frozen")
         frozen_with_lr = [m for m in self.module_learning_rates if self.train[m] == "frozen"]
         if frozen_with_lr:
             raise ValueError(f"stage '{self.name}': learning rate given for frozen {frozen_with_lr}")
+        if self.qlora and "lora" not in self.train.values():
+            raise ValueError(f"stage '{self.name}': qlora needs at least one module set to lora")
         return self
 
 

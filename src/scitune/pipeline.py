@@ -124,13 +124,31 @@ class Run:
 
     def train(self, stage, previous: str) -> None:
         from scitune.model.build import load_llava
+        from scitune.train.lora import check_qlora
         from scitune.train.stage import run_stage
 
-        model, processor = load_llava(self.model_dir(previous))
+        check_qlora(stage)
+        self.check_same_model()
+        model, processor = load_llava(self.model_dir(previous), quantize_4bit=stage.qlora)
         data = self.curate_dir / ("figures_train.jsonl" if stage.data == "figures" else "questions_train.jsonl")
-        run_stage(self.recipe, stage, model, processor, data, self.corpus_dir, self.dir / stage.name)
+        run_stage(self.recipe, stage, model, processor, data, self.corpus_dir, self.dir / stage.name,
+                  base_dir=self.model_dir(previous))
         # intermediate Trainer checkpoints (optimizer state) are only for resuming this stage
         shutil.rmtree(self.dir / stage.name / "trainer", ignore_errors=True)
+
+    def check_same_model(self) -> None:
+        """A run folder continued with another model section would train the old architecture."""
+        import yaml
+
+        saved = self.model_dir("base") / "recipe.yaml"
+        if not saved.is_file():
+            return
+        before = yaml.safe_load(saved.read_text()).get("model")
+        now = self.recipe.model.model_dump(mode="json")
+        if before != now:
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            raise ValueError(f"{self.dir} was built with another model ({', '.join(changed)} differ); "
+                             "use a new output_dir for this recipe")
 
     def evaluate(self, name: str) -> None:
         """The figure benchmark and the questions benchmark, through the same code as `scitune evaluate`."""

@@ -122,11 +122,28 @@ def build_llava(cfg: ModelConfig, seed: int = 0) -> tuple[LlavaForConditionalGen
     Same config and seed, same weights, whether or not the embedded LM had to be converted first.
     """
     lm, tokenizer = load_language_model(cfg, seed)
+    vision = vision_config_from(cfg.vision)
+    tower = None
+    if cfg.vision.pretrained:
+        tower_cls = SiglipVisionModel if vision.model_type == "siglip_vision_model" else CLIPVisionModel
+        tower = tower_cls.from_pretrained(cfg.vision.pretrained)
+    return assemble(lm, tokenizer, vision, cfg, seed, tower)
+
+
+def assemble(
+    lm: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    vision: SiglipVisionConfig | CLIPVisionConfig,
+    cfg: ModelConfig,
+    seed: int = 0,
+    tower: torch.nn.Module | None = None,
+) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """Llava from a causal LM (its weights are copied in), a vision config (and its pretrained
+    tower, if any) and a fresh projector drawn from SEED; the image token is added to the tokenizer."""
     tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_PLACEHOLDER]})
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation appends on the right; training masks padding
-    vision = vision_config_from(cfg.vision)
     processor = build_processor(vision, tokenizer, cfg.vision_feature_select_strategy)
     # What the processor expands one <image> into: every patch, plus CLIP's CLS unless 'default' drops it.
     image_tokens = (vision.image_size // vision.patch_size) ** 2 + (
@@ -143,12 +160,10 @@ def build_llava(cfg: ModelConfig, seed: int = 0) -> tuple[LlavaForConditionalGen
         tie_word_embeddings=bool(getattr(lm.config, "tie_word_embeddings", False)),
     )
     torch.manual_seed(seed)  # after every load, so only this seed decides the random parts
-    model = LlavaForConditionalGeneration(config)
+    model = LlavaForConditionalGeneration._from_config(config, dtype=lm.dtype)
     model.model.language_model.load_state_dict(lm.model.state_dict())
     model.lm_head.load_state_dict(lm.lm_head.state_dict())
-    if cfg.vision.pretrained:
-        tower_cls = SiglipVisionModel if vision.model_type == "siglip_vision_model" else CLIPVisionModel
-        tower = tower_cls.from_pretrained(cfg.vision.pretrained)
+    if tower is not None:
         model.model.vision_tower.load_state_dict(tower.state_dict())
     model.generation_config = lm.generation_config
     # New rows (the image token) start at the mean embedding, as transformers does by default.
@@ -165,15 +180,25 @@ def build_llava(cfg: ModelConfig, seed: int = 0) -> tuple[LlavaForConditionalGen
     return model, processor
 
 
-def load_llava(folder: Path) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
-    """Load a checkpoint folder with plain transformers; a folder that is not Llava is refused."""
+def load_llava(folder: Path, quantize_4bit: bool = False) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """Load a checkpoint folder with plain transformers; a folder that is not Llava is refused.
+
+    QUANTIZE_4BIT loads the language model in NF4 (QLoRA's frozen base; CUDA + bitsandbytes).
+    """
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise ValueError(f"{folder} is not a model checkpoint: it has no config.json")
     config = AutoConfig.from_pretrained(folder)
     if config.model_type != "llava":
         raise ValueError(f"{folder} holds a '{config.model_type}' model, not a Llava model")
-    model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+    kwargs = {}
+    if quantize_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+            llm_int8_skip_modules=["vision_tower", "multi_modal_projector", "lm_head"])
+    model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32, **kwargs)
     processor = LlavaProcessor.from_pretrained(folder)
     processor.tokenizer.padding_side = "left"
     return model, processor

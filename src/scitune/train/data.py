@@ -7,6 +7,7 @@ No answer span is ever searched for in a rendered string, so no sample is silent
 
 from __future__ import annotations
 
+import bisect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,7 @@ class Collator:
     """Pads a batch on the right for training; pixel values of the items that have an image."""
 
     pad_token_id: int
+    meter: "PaddingMeter | None" = None
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
         longest = max(len(item["input_ids"]) for item in items)
@@ -147,8 +149,96 @@ class Collator:
             input_ids[row, :n] = torch.tensor(item["input_ids"])
             labels[row, :n] = torch.tensor(item["labels"])
             attention_mask[row, :n] = 1
+        if self.meter is not None:
+            self.meter.add(int(attention_mask.sum()), attention_mask.numel())
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         pixels = [item["pixel_values"] for item in items if "pixel_values" in item]
         if pixels:
             batch["pixel_values"] = torch.stack(pixels)  # [images, 3, H, W], in token order
+        return batch
+
+
+class PaddingMeter:
+    """Real tokens and computed positions of every batch a collator built so far in the stage.
+
+    Cumulative on purpose: the data loader prepares a batch ahead of the step that uses it, so a
+    per-interval count would be one batch off; the running share is exact up to that one batch."""
+
+    def __init__(self) -> None:
+        self.real = self.total = 0
+
+    def add(self, real: int, total: int) -> None:
+        self.real += real
+        self.total += total
+
+    def read(self) -> float | None:
+        return 1 - self.real / self.total if self.total else None
+
+
+class PackedDataset(torch.utils.data.Dataset):
+    """Samples packed into sequences of at most MAX_LENGTH tokens (best fit, longest first: few,
+    well-filled packs, the same packs on every run)."""
+
+    def __init__(self, dataset: InstructionDataset, max_length: int):
+        self.dataset = dataset
+        lengths = dataset.lengths()
+        order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+        free: list[tuple[int, int]] = []  # (room left, pack number), kept sorted
+        self.packs: list[list[int]] = []
+        for index in order:
+            slot = bisect.bisect_left(free, (lengths[index], -1))
+            if slot == len(free):
+                self.packs.append([index])
+                bisect.insort(free, (max_length - lengths[index], len(self.packs) - 1))
+                continue
+            room, pack = free.pop(slot)
+            self.packs[pack].append(index)
+            bisect.insort(free, (room - lengths[index], pack))
+
+    def __len__(self) -> int:
+        return len(self.packs)
+
+    def lengths(self) -> list[int]:
+        lengths = self.dataset.lengths()
+        return [sum(lengths[i] for i in pack) for pack in self.packs]
+
+    def __getitem__(self, index: int) -> dict:
+        return {"samples": [self.dataset[i] for i in self.packs[index]]}
+
+
+@dataclass
+class PackedCollator:
+    """Rows of packed samples: position ids restart at each sample and a block-diagonal causal mask
+    ([rows, 1, L, L], bool) keeps every sample from attending to the others, so each sample's loss
+    is what it would be alone; only the ends of rows are padding."""
+
+    pad_token_id: int
+    meter: PaddingMeter | None = None
+
+    def __call__(self, packs: list[dict]) -> dict[str, torch.Tensor]:
+        rows = [pack["samples"] for pack in packs]
+        longest = max(sum(len(s["input_ids"]) for s in samples) for samples in rows)
+        input_ids = torch.full((len(rows), longest), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(rows), longest), IGNORE_INDEX, dtype=torch.long)
+        positions = torch.zeros((len(rows), longest), dtype=torch.long)
+        mask = torch.zeros((len(rows), 1, longest, longest), dtype=torch.bool)
+        pixels = []
+        for row, samples in enumerate(rows):
+            start = 0
+            for sample in samples:
+                n = len(sample["input_ids"])
+                input_ids[row, start:start + n] = torch.tensor(sample["input_ids"])
+                labels[row, start:start + n] = torch.tensor(sample["labels"])
+                positions[row, start:start + n] = torch.arange(n)
+                mask[row, 0, start:start + n, start:start + n] = torch.ones(n, n, dtype=torch.bool).tril()
+                if "pixel_values" in sample:
+                    pixels.append(sample["pixel_values"])
+                start += n
+            # Padding attends to itself only, so no row of the mask is empty (softmax over nothing).
+            mask[row, 0, range(start, longest), range(start, longest)] = True
+        if self.meter is not None:
+            self.meter.add(sum(len(s["input_ids"]) for samples in rows for s in samples), input_ids.numel())
+        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "position_ids": positions}
+        if pixels:
+            batch["pixel_values"] = torch.stack(pixels)
         return batch

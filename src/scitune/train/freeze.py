@@ -13,20 +13,21 @@ def module_of(parameter_name: str) -> str:
     for module in MODULES:
         if f".{module}." in f".{parameter_name}":
             return module
-    if parameter_name.startswith("lm_head."):
+    if f".{parameter_name}".find(".lm_head.") >= 0:  # also under peft's wrappers
         return "language_model"
     raise ValueError(f"parameter {parameter_name} belongs to none of {MODULES}")
 
 
 def apply_freezing(model: LlavaForConditionalGeneration, stage: StageConfig) -> dict[str, int]:
-    """Set requires_grad per module; returns trainable parameter counts per module."""
+    """Set requires_grad per module (LoRA modules stay frozen: their adapters train); returns
+    trainable parameter counts per module."""
     counts = dict.fromkeys(MODULES, 0)
     for name, parameter in model.named_parameters():
         module = module_of(name)
         parameter.requires_grad = stage.train[module] == "full"
         if parameter.requires_grad:
             counts[module] += parameter.numel()
-    if not any(counts.values()):
+    if not any(counts.values()) and "lora" not in stage.train.values():
         raise ValueError(f"stage '{stage.name}' would train no parameter")
     return counts
 

@@ -14,14 +14,52 @@ import logging
 from pathlib import Path
 
 import torch
-from transformers import LlavaForConditionalGeneration, LlavaProcessor, Trainer, TrainingArguments
+from transformers import (
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 from transformers.trainer_utils import get_last_checkpoint
 
 from scitune.config import Recipe, StageConfig, save_recipe
 from scitune.contracts import Instruction, read_jsonl
 from scitune.model.chat import chat_format
-from scitune.train.data import Collator, Encoder, InstructionDataset
+from scitune.train.data import Collator, Encoder, InstructionDataset, PackedCollator, PackedDataset, PaddingMeter
 from scitune.train.freeze import apply_freezing, optimizer_for
+from scitune.train.lora import apply_lora
+
+
+class PaddingCallback(TrainerCallback):
+    """Adds to each log entry the share of computed positions that were padding, since the stage began."""
+
+    def __init__(self, meter: PaddingMeter):
+        self.meter = meter
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        fraction = self.meter.read()
+        if fraction is not None and state.log_history:
+            state.log_history[-1]["padding_fraction"] = round(fraction, 4)
+
+
+def check_resumable(checkpoint: Path, model: torch.nn.Module) -> None:
+    """A Trainer checkpoint must hold this architecture; otherwise say so instead of failing deep in
+    a state-dict load (a run folder reused with another model)."""
+    config_file = Path(checkpoint) / "config.json"
+    if not config_file.is_file():
+        return
+    saved = json.loads(config_file.read_text())
+    current = model.config.to_dict()
+    keys = [("model_type",), ("text_config", "hidden_size"), ("text_config", "num_hidden_layers"),
+            ("text_config", "vocab_size"), ("vision_config", "hidden_size"), ("vision_config", "num_hidden_layers")]
+    for path in keys:
+        old, new = saved, current
+        for key in path:
+            old, new = (old or {}).get(key), (new or {}).get(key)
+        if old != new:
+            raise ValueError(f"cannot resume from {checkpoint}: it holds another architecture "
+                             f"({'.'.join(path)} {old} there, {new} here); use a new output folder")
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +85,26 @@ def use_bf16(precision: str) -> bool:
     return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def _tensorboard(stage: StageConfig, folder: Path) -> list[TrainerCallback]:
+    if "tensorboard" not in stage.report_to:
+        return []
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers.integrations import TensorBoardCallback
+
+    return [TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(folder)))]
+
+
+def _trainable(model: torch.nn.Module) -> dict[str, int]:
+    from scitune.train.freeze import module_of
+
+    counts: dict[str, int] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            module = module_of(name)
+            counts[module] = counts.get(module, 0) + parameter.numel()
+    return counts
+
+
 def run_stage(
     recipe: Recipe,
     stage: StageConfig,
@@ -55,6 +113,7 @@ def run_stage(
     data_path: Path,
     image_root: Path,
     out_dir: Path,
+    base_dir: Path | None = None,
 ) -> Path:
     """Train `model` in place for one stage; returns the folder of the saved checkpoint.
 
@@ -62,12 +121,22 @@ def run_stage(
     """
     out_dir = Path(out_dir)
     trained = apply_freezing(model, stage)
+    lora = "lora" in stage.train.values()
+    if lora:
+        model = apply_lora(model, stage)
+        trained = {k: v for k, v in _trainable(model).items()}
     logger.info("stage %s trains %s", stage.name, {k: f"{v / 1e6:.2f}M" for k, v in trained.items()})
     instructions = list(read_jsonl(data_path, Instruction))
     encoder = Encoder(processor, chat_format(processor.tokenizer), recipe.curate.system_prompt)
     dataset = InstructionDataset(instructions, encoder, image_root, stage.max_length)
     if not len(dataset):
         raise ValueError(f"stage {stage.name}: no usable sample in {data_path}")
+    meter = PaddingMeter()
+    if stage.packing:
+        train_data, collator = PackedDataset(dataset, stage.max_length), PackedCollator(processor.tokenizer.pad_token_id,
+                                                                                         meter)
+    else:
+        train_data, collator = dataset, Collator(processor.tokenizer.pad_token_id, meter)
     use_gpu = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(out_dir / "trainer"),
@@ -83,27 +152,44 @@ def run_stage(
         save_total_limit=stage.save_total_limit,
         seed=recipe.seed,
         data_seed=recipe.seed,
-        report_to=[],
+        # TensorBoard gets its own writer below, so its logs live beside the model, not in trainer/.
+        report_to=[r for r in stage.report_to if r != "tensorboard"],
         remove_unused_columns=False,
-        train_sampling_strategy="group_by_length" if stage.group_by_length else "random",
+        # Packs are already as long as they can be; grouping them by length would only reorder them.
+        train_sampling_strategy="group_by_length" if stage.group_by_length and not stage.packing else "random",
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
         use_cpu=not use_gpu,
         bf16=use_bf16(stage.precision),
+        tf32=True if use_gpu and torch.cuda.get_device_capability()[0] >= 8 else None,
+        activation_checkpointing=stage.gradient_checkpointing,
         disable_tqdm=False,
     )
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=dataset,
-        data_collator=Collator(processor.tokenizer.pad_token_id),
+        train_dataset=train_data,
+        data_collator=collator,
         optimizers=(optimizer_for(model, stage), None),
+        callbacks=[PaddingCallback(meter), *_tensorboard(stage, out_dir / "logs")],
     )
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if last:
+        check_resumable(last, model)
         logger.info("stage %s resumes from %s", stage.name, last)
     trainer.train(resume_from_checkpoint=last)
     final = out_dir / "model"
+    if lora:
+        model.save_pretrained(out_dir / "adapter")  # the adapter alone, for those who want it
+        if stage.qlora:  # merge into the full-precision base, not into 4-bit weights
+            from peft import PeftModel
+
+            from scitune.model.build import load_llava
+
+            base, _ = load_llava(base_dir)
+            model = PeftModel.from_pretrained(base, out_dir / "adapter").merge_and_unload()
+        else:
+            model = model.merge_and_unload()
     model.save_pretrained(final, safe_serialization=True)
     processor.save_pretrained(final)
     save_recipe(recipe, final / "recipe.yaml")
