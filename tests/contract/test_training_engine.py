@@ -106,3 +106,13 @@ def test_packing_computes_less_padding_and_tensorboard_logs(data, tmp_path):
         fractions[packing] = sum(values) / len(values)
         assert list((out / "logs").rglob("events.out.tfevents.*")), "TensorBoard event files"
     assert fractions[True] == 0 < fractions[False], fractions
+
+
+def test_text_only_samples_are_rejected_when_only_the_image_path_trains(data, tmp_path):
+    recipe = load_recipe(shipped_recipe("tiny"))
+    model, processor = build_llava(recipe.model, seed=0)
+    stage = _stage(train={"vision_tower": "full", "multi_modal_projector": "full", "language_model": "frozen"},
+                   batch_size=2)
+    run_stage(recipe, stage, model, processor, data / "questions.jsonl", data / "corpus", tmp_path / "s")
+    rejected = [json.loads(line) for line in (tmp_path / "s" / "rejected.jsonl").read_text().splitlines()]
+    assert rejected and all("no image, and the language model is frozen" in r["reason"] for r in rejected)

@@ -95,3 +95,31 @@ def test_bad_recipe_fails_before_work_naming_the_field(tmp_path):
 def test_every_command_has_help(command):
     result = _run(*command, "--help")
     assert "Usage" in result.stdout and len(result.stdout) > 200
+
+
+def test_killed_mid_stage_resumes_with_the_same_loss_curve(tmp_path):
+    """kill -9 inside stage 1, after a Trainer checkpoint: the rerun continues from it with the same
+    optimizer, scheduler, data order and RNG state, so its losses are those of an uninterrupted run."""
+    settings = ["--set", "stages.0.batch_size=2", "--set", "stages.0.epochs=2", "--set", "stages.0.logging_steps=1",
+                "--set", "stages.0.save_steps=4", "--set", "stages.0.save_total_limit=3"]
+    whole = tmp_path / "whole"
+    _run("run", str(TINY), "--output-dir", str(whole), *settings)
+    out = tmp_path / "killed"
+    process = subprocess.Popen([*SCITUNE, "run", str(TINY), "--output-dir", str(out), *settings], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = out / "stage1" / "trainer" / "checkpoint-8"
+    deadline = time.time() + 300
+    while not (checkpoint / "trainer_state.json").is_file() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert checkpoint.is_dir() and not (out / "stage1" / "model").exists(), "killed inside stage 1"
+    _run("run", str(TINY), "--output-dir", str(out), *settings)
+
+    def losses(run):
+        history = json.loads((run / "stage1" / "log_history.json").read_text())
+        return [(h["step"], h["loss"]) for h in history if "loss" in h]
+
+    resumed, uninterrupted = losses(out), losses(whole)
+    assert [s for s, _ in resumed] == [s for s, _ in uninterrupted] and len(resumed) > 12
+    assert all(abs(a - b) < 1e-4 for (_, a), (_, b) in zip(resumed, uninterrupted)), (resumed, uninterrupted)

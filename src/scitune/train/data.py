@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,12 +99,19 @@ class Encoder:
 class InstructionDataset(torch.utils.data.Dataset):
     """Encoded instructions; images are decoded lazily per item, samples too long are rejected."""
 
-    def __init__(self, instructions: list[Instruction], encoder: Encoder, image_root: Path, max_length: int):
+    def __init__(self, instructions: list[Instruction], encoder: Encoder, image_root: Path, max_length: int,
+                 require_image: bool = False):
         self.encoder = encoder
         self.image_root = Path(image_root)
         self.items: list[tuple[Instruction, Encoded]] = []
         self.rejected: list[dict] = []
         for instruction in instructions:
+            if require_image and not instruction.image:
+                # With the LM frozen only the image path trains; a text-only sample would give a loss
+                # that no trained parameter affects (and a batch of them, an error).
+                self.rejected.append({"id": instruction.id, "reason": "no image, and the language model is frozen "
+                                                                      "in this stage: nothing it trains sees it"})
+                continue
             encoded = encoder.encode(instruction)
             if len(encoded.input_ids) > max_length:
                 self.rejected.append({
@@ -115,7 +123,7 @@ class InstructionDataset(torch.utils.data.Dataset):
                 resolve_image(self.image_root, instruction.image, instruction.id)
             self.items.append((instruction, encoded))
         if self.rejected:
-            logger.warning("%d samples rejected as too long (first: %s)", len(self.rejected), self.rejected[0])
+            logger.warning("%d samples rejected (first: %s)", len(self.rejected), self.rejected[0])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -242,3 +250,43 @@ class PackedCollator:
         if pixels:
             batch["pixel_values"] = torch.stack(pixels)
         return batch
+
+
+def epoch_order(lengths: list[int], epochs: float, batch: int, seed: int, group_by_length: bool) -> list[int]:
+    """The sample order of a whole stage, drawn from SEED alone: a fresh shuffle per epoch and, when
+    grouping by length, samples of similar length side by side within blocks of 50 batches (the
+    longest block first, so an out-of-memory shows at step one). A fractional last epoch takes the
+    head of its shuffle.
+
+    Drawing the order up front (not from the global RNG when the loader starts) is what makes a
+    resumed stage see exactly the batches an uninterrupted one would.
+    """
+    order: list[int] = []
+    count = len(lengths)
+    whole, part = int(epochs), epochs - int(epochs)
+    for epoch in range(whole + (part > 0)):
+        rng = random.Random(f"{seed}:{epoch}")
+        indices = list(range(count))
+        rng.shuffle(indices)
+        if group_by_length:
+            block = batch * 50
+            blocks = [sorted(indices[i:i + block], key=lambda k: -lengths[k]) for i in range(0, count, block)]
+            blocks.sort(key=lambda b: -lengths[b[0]])
+            indices = [k for b in blocks for k in b]
+        if epoch == whole:
+            indices = indices[: max(1, round(part * count))]
+        order += indices
+    return order
+
+
+class Ordered(torch.utils.data.Dataset):
+    """A dataset read in a fixed order (possibly several epochs long)."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, order: list[int]):
+        self.dataset, self.order = dataset, order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.dataset[self.order[index]]

@@ -26,7 +26,16 @@ from transformers.trainer_utils import get_last_checkpoint
 from scitune.config import Recipe, StageConfig, save_recipe
 from scitune.contracts import Instruction, read_jsonl
 from scitune.model.chat import chat_format
-from scitune.train.data import Collator, Encoder, InstructionDataset, PackedCollator, PackedDataset, PaddingMeter
+from scitune.train.data import (
+    Collator,
+    Encoder,
+    InstructionDataset,
+    Ordered,
+    PackedCollator,
+    PackedDataset,
+    PaddingMeter,
+    epoch_order,
+)
 from scitune.train.freeze import apply_freezing, optimizer_for
 from scitune.train.lora import apply_lora
 
@@ -41,6 +50,20 @@ class PaddingCallback(TrainerCallback):
         fraction = self.meter.read()
         if fraction is not None and state.log_history:
             state.log_history[-1]["padding_fraction"] = round(fraction, 4)
+
+
+def restore_weights(model: LlavaForConditionalGeneration, checkpoint: Path) -> None:
+    """Load a Trainer checkpoint's weights into MODEL.
+
+    Needed because `save_pretrained` writes Llava weights under their legacy names
+    ('language_model.model.…') while Trainer's resume loads the file with a plain non-strict
+    `load_state_dict`, which then matches no key and silently keeps the current weights (checked
+    with transformers 5.23: the resumed loss restarts from the untrained value). `from_pretrained`
+    knows the renaming; the strict load makes any remaining mismatch an error.
+    """
+    saved = LlavaForConditionalGeneration.from_pretrained(checkpoint, dtype=model.dtype)
+    model.load_state_dict(saved.state_dict(), strict=True)
+    del saved
 
 
 def check_resumable(checkpoint: Path, model: torch.nn.Module) -> None:
@@ -128,21 +151,26 @@ def run_stage(
     logger.info("stage %s trains %s", stage.name, {k: f"{v / 1e6:.2f}M" for k, v in trained.items()})
     instructions = list(read_jsonl(data_path, Instruction))
     encoder = Encoder(processor, chat_format(processor.tokenizer), recipe.curate.system_prompt)
-    dataset = InstructionDataset(instructions, encoder, image_root, stage.max_length)
+    dataset = InstructionDataset(instructions, encoder, image_root, stage.max_length,
+                                 require_image=stage.train["language_model"] == "frozen")
     if not len(dataset):
         raise ValueError(f"stage {stage.name}: no usable sample in {data_path}")
     meter = PaddingMeter()
     if stage.packing:
-        train_data, collator = PackedDataset(dataset, stage.max_length), PackedCollator(processor.tokenizer.pad_token_id,
-                                                                                         meter)
+        samples, collator = PackedDataset(dataset, stage.max_length), PackedCollator(processor.tokenizer.pad_token_id,
+                                                                                      meter)
     else:
-        train_data, collator = dataset, Collator(processor.tokenizer.pad_token_id, meter)
+        samples, collator = dataset, Collator(processor.tokenizer.pad_token_id, meter)
+    # Packs are already as long as they can be; grouping them by length would only reorder them.
+    order = epoch_order(samples.lengths(), stage.epochs, stage.batch_size * stage.gradient_accumulation_steps,
+                        recipe.seed, stage.group_by_length and not stage.packing)
+    train_data = Ordered(samples, order)
     use_gpu = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(out_dir / "trainer"),
         per_device_train_batch_size=stage.batch_size,
         gradient_accumulation_steps=stage.gradient_accumulation_steps,
-        num_train_epochs=stage.epochs,
+        num_train_epochs=1,  # the stage's epochs are laid out in `order`
         learning_rate=stage.learning_rate,
         lr_scheduler_type=stage.lr_scheduler_type,
         warmup_steps=stage.warmup_ratio,
@@ -155,8 +183,7 @@ def run_stage(
         # TensorBoard gets its own writer below, so its logs live beside the model, not in trainer/.
         report_to=[r for r in stage.report_to if r != "tensorboard"],
         remove_unused_columns=False,
-        # Packs are already as long as they can be; grouping them by length would only reorder them.
-        train_sampling_strategy="group_by_length" if stage.group_by_length and not stage.packing else "random",
+        train_sampling_strategy="sequential",
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
         use_cpu=not use_gpu,
@@ -176,6 +203,8 @@ def run_stage(
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if last:
         check_resumable(last, model)
+        if not lora:
+            restore_weights(model, Path(last))
         logger.info("stage %s resumes from %s", stage.name, last)
     trainer.train(resume_from_checkpoint=last)
     final = out_dir / "model"
