@@ -72,7 +72,8 @@ def _setup_logging(verbose: bool) -> None:
     hf_logging.disable_progress_bar()  # weight-loading bars; training and evaluation keep theirs
 
 
-def _run_recipe(path: Path, overrides: list[str] | None, output_dir: Path | None, verbose: bool) -> None:
+def _run_recipe(path: Path, overrides: list[str] | None, output_dir: Path | None, verbose: bool,
+                until: str | None = None) -> None:
     _setup_logging(verbose)
     overrides = list(overrides or [])
     if output_dir is not None:
@@ -85,7 +86,14 @@ def _run_recipe(path: Path, overrides: list[str] | None, output_dir: Path | None
     from scitune.pipeline import Run
 
     started = time.perf_counter()
-    report = Run(recipe, console).execute()
+    try:
+        report = Run(recipe, console).execute(until)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    if until:
+        console.print(f"\n[bold green]Done[/bold green] up to {until} in {time.perf_counter() - started:.0f} s.")
+        return
     console.print(f"\n[bold green]Done[/bold green] in {time.perf_counter() - started:.0f} s. "
                   f"Report: [link=file://{report.resolve()}]{report}[/link]")
 
@@ -95,13 +103,39 @@ def run(
     recipe: Annotated[Path, typer.Argument(help="A recipe YAML file (see recipes/).")],
     overrides: Overrides = None,
     output_dir: Annotated[Path | None, typer.Option(help="Run folder (default: the recipe's output_dir).")] = None,
+    until: Annotated[str | None, typer.Option(help="Stop after this step (e.g. model:base, curate).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log library details.")] = False,
 ) -> None:
     """Run every step of a recipe: corpus, curate, evaluate, train each stage, evaluate, report.
 
     A rerun of an interrupted run continues from the last finished step.
     """
-    _run_recipe(recipe, overrides, output_dir, verbose)
+    _run_recipe(recipe, overrides, output_dir, verbose, until)
+
+
+@app.command()
+def train(
+    recipe: Annotated[Path, typer.Argument(help="A recipe YAML file.")],
+    stage: Annotated[str, typer.Option(help="The stage to train (its earlier steps must be done).")],
+    overrides: Overrides = None,
+    output_dir: Annotated[Path | None, typer.Option(help="Run folder (default: the recipe's output_dir).")] = None,
+) -> None:
+    """Train one stage of a run: the command to start under `torchrun` or `accelerate launch` for
+    several GPUs or nodes (e.g. with configs/accelerate_fsdp.yaml); prepare the run first with
+    `scitune run RECIPE --until model:base` (or up to the previous stage)."""
+    _setup_logging(False)
+    overrides = list(overrides or [])
+    if output_dir is not None:
+        overrides.append(f"output_dir={output_dir}")
+    try:
+        resolved = load_recipe(recipe, overrides)
+        from scitune.pipeline import Run
+
+        final = Run(resolved, console).train_only(stage)
+    except (RecipeError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    console.print(f"stage {stage} → {final}")
 
 
 @app.command()

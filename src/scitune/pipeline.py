@@ -8,6 +8,7 @@ training stage from its last Trainer checkpoint, an evaluation from its last wri
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -69,25 +70,51 @@ class Run:
         steps.append(Step("report", self.report))
         return steps
 
-    def execute(self) -> Path:
-        """Run every step not yet done; returns the report path."""
+    def execute(self, until: str | None = None) -> Path:
+        """Run every step not yet done (up to and including UNTIL); returns the report path."""
+        names = [step.name for step in self.steps()]
+        if until is not None and until not in names:
+            raise ValueError(f"no step '{until}' in this recipe; its steps: {', '.join(names)}")
         self.dir.mkdir(parents=True, exist_ok=True)
         save_recipe(self.recipe, self.dir / "recipe.yaml")
         started = time.perf_counter()
         for step in self.steps():
-            marker = self.marker(step.name)
-            if marker.is_file():
+            if self.marker(step.name).is_file():
                 self.console.print(f"[dim]✓ {step.name} (done earlier, skipped)[/dim]")
-                continue
-            self.console.rule(f"[bold]{step.name}")
-            t0 = time.perf_counter()
-            step.run()
-            seconds = time.perf_counter() - t0
-            marker.parent.mkdir(exist_ok=True)
-            marker.write_text(json.dumps({"seconds": round(seconds, 2)}))
-            self.console.print(f"[green]✓ {step.name}[/green] in {seconds:.1f} s")
+            else:
+                self._run_step(step)
+            if step.name == until:
+                break
         self.console.print(f"This invocation took {time.perf_counter() - started:.1f} s.")
         return self.dir / "report.md"
+
+    def _run_step(self, step: Step, write_marker: bool = True) -> None:
+        self.console.rule(f"[bold]{step.name}")
+        t0 = time.perf_counter()
+        step.run()
+        seconds = time.perf_counter() - t0
+        if write_marker:
+            self.marker(step.name).parent.mkdir(exist_ok=True)
+            self.marker(step.name).write_text(json.dumps({"seconds": round(seconds, 2)}))
+        self.console.print(f"[green]✓ {step.name}[/green] in {seconds:.1f} s")
+
+    def train_only(self, stage_name: str) -> Path:
+        """One training stage on its own, as `torchrun`/`accelerate launch` runs it on every process:
+        the steps it needs (corpus, curate, base model, earlier stages) must be done; only the main
+        process writes the step marker."""
+        names = [step.name for step in self.steps()]
+        target = f"train:{stage_name}"
+        if target not in names:
+            raise ValueError(f"no stage '{stage_name}' in this recipe; stages: "
+                             f"{', '.join(s.name for s in self.recipe.stages)}")
+        needed = [n for n in names[: names.index(target)] if not n.startswith("evaluate:")]
+        missing = [n for n in needed if not self.marker(n).is_file()]
+        if missing:
+            raise ValueError(f"{self.dir}: {', '.join(missing)} not done yet; run `scitune run RECIPE --until "
+                             f"{missing[-1]}` first (one process)")
+        step = next(s for s in self.steps() if s.name == target)
+        self._run_step(step, write_marker=int(os.environ.get("RANK", "0")) == 0)
+        return self.model_dir(stage_name)
 
     def make_corpus(self) -> None:
         c = self.recipe.corpus
@@ -134,7 +161,8 @@ class Run:
         run_stage(self.recipe, stage, model, processor, data, self.corpus_dir, self.dir / stage.name,
                   base_dir=self.model_dir(previous))
         # intermediate Trainer checkpoints (optimizer state) are only for resuming this stage
-        shutil.rmtree(self.dir / stage.name / "trainer", ignore_errors=True)
+        if int(os.environ.get("RANK", "0")) == 0:
+            shutil.rmtree(self.dir / stage.name / "trainer", ignore_errors=True)
 
     def check_same_model(self) -> None:
         """A run folder continued with another model section would train the old architecture."""

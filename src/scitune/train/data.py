@@ -146,6 +146,8 @@ class Collator:
 
     pad_token_id: int
     meter: "PaddingMeter | None" = None
+    supervised_logits: bool = False
+    """Add `logits_to_keep` (the positions the loss uses) for `train.loss.supervised_loss`."""
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
         longest = max(len(item["input_ids"]) for item in items)
@@ -163,6 +165,10 @@ class Collator:
         pixels = [item["pixel_values"] for item in items if "pixel_values" in item]
         if pixels:
             batch["pixel_values"] = torch.stack(pixels)  # [images, 3, H, W], in token order
+        if self.supervised_logits:
+            from scitune.train.loss import supervised_positions
+
+            batch["logits_to_keep"] = supervised_positions(labels)
         return batch
 
 
@@ -222,6 +228,7 @@ class PackedCollator:
 
     pad_token_id: int
     meter: PaddingMeter | None = None
+    supervised_logits: bool = False
 
     def __call__(self, packs: list[dict]) -> dict[str, torch.Tensor]:
         rows = [pack["samples"] for pack in packs]
@@ -249,6 +256,10 @@ class PackedCollator:
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "position_ids": positions}
         if pixels:
             batch["pixel_values"] = torch.stack(pixels)
+        if self.supervised_logits:
+            from scitune.train.loss import supervised_positions
+
+            batch["logits_to_keep"] = supervised_positions(labels)
         return batch
 
 

@@ -38,6 +38,7 @@ from scitune.train.data import (
 )
 from scitune.train.freeze import apply_freezing, optimizer_for
 from scitune.train.lora import apply_lora
+from scitune.train.loss import supervised_loss
 
 
 class PaddingCallback(TrainerCallback):
@@ -156,11 +157,11 @@ def run_stage(
     if not len(dataset):
         raise ValueError(f"stage {stage.name}: no usable sample in {data_path}")
     meter = PaddingMeter()
+    pad = processor.tokenizer.pad_token_id
     if stage.packing:
-        samples, collator = PackedDataset(dataset, stage.max_length), PackedCollator(processor.tokenizer.pad_token_id,
-                                                                                      meter)
+        samples, collator = PackedDataset(dataset, stage.max_length), PackedCollator(pad, meter, supervised_logits=True)
     else:
-        samples, collator = dataset, Collator(processor.tokenizer.pad_token_id, meter)
+        samples, collator = dataset, Collator(pad, meter, supervised_logits=True)
     # Packs are already as long as they can be; grouping them by length would only reorder them.
     order = epoch_order(samples.lengths(), stage.epochs, stage.batch_size * stage.gradient_accumulation_steps,
                         recipe.seed, stage.group_by_length and not stage.packing)
@@ -198,6 +199,7 @@ def run_stage(
         train_dataset=train_data,
         data_collator=collator,
         optimizers=(optimizer_for(model, stage), None),
+        compute_loss_func=supervised_loss,  # logits only where the loss needs them (see train/loss.py)
         callbacks=[PaddingCallback(meter), *_tensorboard(stage, out_dir / "logs")],
     )
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
@@ -207,22 +209,53 @@ def run_stage(
             restore_weights(model, Path(last))
         logger.info("stage %s resumes from %s", stage.name, last)
     trainer.train(resume_from_checkpoint=last)
+    agreement = ranks_agree(model)
     final = out_dir / "model"
+    main = trainer.is_world_process_zero()
+    distributed = trainer.args.world_size > 1
     if lora:
-        model.save_pretrained(out_dir / "adapter")  # the adapter alone, for those who want it
-        if stage.qlora:  # merge into the full-precision base, not into 4-bit weights
+        trainer.save_model(str(out_dir / "adapter"))  # the adapter alone, for those who want it
+        if stage.qlora or distributed:
+            # Merge into the full-precision base, not into 4-bit or sharded weights.
             from peft import PeftModel
 
             from scitune.model.build import load_llava
 
-            base, _ = load_llava(base_dir)
-            model = PeftModel.from_pretrained(base, out_dir / "adapter").merge_and_unload()
-        else:
-            model = model.merge_and_unload()
-    model.save_pretrained(final, safe_serialization=True)
-    processor.save_pretrained(final)
-    save_recipe(recipe, final / "recipe.yaml")
-    (final / "data_manifest.json").write_text(json.dumps(file_manifest([data_path]), indent=2))
-    (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
-    (out_dir / "rejected.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dataset.rejected))
+            if main:
+                base, _ = load_llava(base_dir)
+                PeftModel.from_pretrained(base, out_dir / "adapter").merge_and_unload().save_pretrained(final)
+        elif main:
+            model.merge_and_unload().save_pretrained(final, safe_serialization=True)
+    else:
+        trainer.save_model(str(final))  # gathers sharded (FSDP/ZeRO-3) weights; writes on the main process
+    if main:
+        (final / "training_args.bin").unlink(missing_ok=True)
+        processor.save_pretrained(final)
+        save_recipe(recipe, final / "recipe.yaml")
+        (final / "data_manifest.json").write_text(json.dumps(file_manifest([data_path]), indent=2))
+        (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
+        (out_dir / "rejected.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dataset.rejected))
+        (out_dir / "training_summary.json").write_text(json.dumps({
+            "world_size": trainer.args.world_size, "steps": trainer.state.global_step,
+            "trained_parameters": trained, "ranks_agree": agreement, "samples": len(dataset),
+            "rejected": len(dataset.rejected)}, indent=2))
+    if distributed:
+        trainer.accelerator.wait_for_everyone()
     return final
+
+
+def ranks_agree(model: torch.nn.Module) -> bool | None:
+    """In a distributed run, whether every process ends with the same trained weights (a checksum
+    of them, gathered from all ranks); None when training ran in one process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return None
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.named_parameters()):
+        if parameter.requires_grad:
+            digest.update(name.encode())
+            digest.update(parameter.detach().float().cpu().numpy().tobytes())
+    everyone = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, digest.hexdigest())
+    return len(set(everyone)) == 1
