@@ -21,37 +21,10 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
-class CorpusConfig(_Config):
-    kind: Literal["demo"] = "demo"
-    """Which corpus to build. 'demo': figures rendered offline for the quickstart (not human-written)."""
-    figures_per_type: int = Field(30, ge=2)
-    """Figures rendered per figure type (six types)."""
-    test_fraction: float = Field(0.25, gt=0, lt=1)
-    """Share of figures (and the questions about them) held out for evaluation."""
-    image_size: int = Field(160, ge=32, le=1024)
-    """Side of the rendered PNGs in pixels (the processor resizes to the tower's input)."""
-
-
 def check_components(value: str) -> str:
     if not value or set(value) - set("CTOM") or len(set(value)) != len(value):
         raise ValueError(f"'{value}' must be distinct letters from C, T, O, M (e.g. CTOM, CT, C)")
     return value
-
-
-class CurateConfig(_Config):
-    components: str = "CTOM"
-    """Parts of the figure target text: C caption, T figure type, O OCR text, M mentions."""
-    question_format: Literal["QCM-LEPA", "QCM-A"] = "QCM-LEPA"
-    """ScienceQA prompt format: input parts → output parts (LEPA: lecture, solution, answer)."""
-    type_prompts_per_figure: int = Field(1, ge=1, le=3)
-    """Figure-type classification instructions per figure, each with another prompt template."""
-    system_prompt: str = ""
-    """System message before every conversation, at training and inference alike ('' for none)."""
-
-    @field_validator("components")
-    @classmethod
-    def _known_components(cls, value: str) -> str:
-        return check_components(value)
 
 
 class FigureCurationConfig(_Config):
@@ -95,6 +68,66 @@ class FigureCurationConfig(_Config):
         if self.test_fraction + self.val_fraction >= 1:
             raise ValueError("test_fraction + val_fraction must leave papers for training")
         return self
+
+
+class FigureSourceConfig(_Config):
+    """A figure corpus on disk (see `scitune curate figures`)."""
+
+    path: Path
+    """The corpus file or folder."""
+    format: Literal["auto", "scicap-challenge", "scicap", "vistext", "arxivcap", "folder", "records"] = "auto"
+    """Its format; auto tells them apart by layout and first bytes."""
+    image_root: Path | None = None
+    """Folder the records' image paths are relative to (default: the corpus folder)."""
+
+
+class CorpusConfig(_Config):
+    kind: Literal["demo", "files"] = "demo"
+    """'demo': figures and questions rendered offline for the quickstart (not human-written);
+    'files': real corpora read from `figures` and `problems`."""
+    figures_per_type: int = Field(30, ge=2)
+    """demo: figures rendered per figure type (six types)."""
+    test_fraction: float = Field(0.25, gt=0, lt=1)
+    """demo: share of figures (and the questions about them) held out for evaluation."""
+    image_size: int = Field(160, ge=32, le=1024)
+    """demo: side of the rendered PNGs in pixels (the processor resizes to the tower's input)."""
+    figures: FigureSourceConfig | None = None
+    """files: the figure corpus (stage 1)."""
+    figure_curation: FigureCurationConfig = FigureCurationConfig()
+    """files: how figures become instructions (checks, OCR, limits, split by paper). Components and
+    prompts per figure come from `curate`."""
+    problems: list[Path] = []
+    """files: ScienceQA sources (problems.json, the parquet release, or LLaVA's files), combined."""
+    problem_splits: Path | None = None
+    """files: pid_splits.json; without it each problem's own `split` field decides."""
+    problem_images: Path | None = None
+    """files: folder the problems' image paths are relative to."""
+    train_split: str = "train"
+    """files: ScienceQA split trained on."""
+    test_split: str = "test"
+    """files: ScienceQA split evaluated (minitest for quick looks)."""
+
+    @model_validator(mode="after")
+    def _sources(self) -> CorpusConfig:
+        if self.kind == "files" and self.figures is None and not self.problems:
+            raise ValueError("kind 'files' needs figures and/or problems")
+        return self
+
+
+class CurateConfig(_Config):
+    components: str = "CTOM"
+    """Parts of the figure target text: C caption, T figure type, O OCR text, M mentions."""
+    question_format: Literal["QCM-LEPA", "QCM-A"] = "QCM-LEPA"
+    """ScienceQA prompt format: input parts → output parts (LEPA: lecture, solution, answer)."""
+    type_prompts_per_figure: int = Field(1, ge=1, le=3)
+    """Figure-type classification instructions per figure, each with another prompt template."""
+    system_prompt: str = ""
+    """System message before every conversation, at training and inference alike ('' for none)."""
+
+    @field_validator("components")
+    @classmethod
+    def _known_components(cls, value: str) -> str:
+        return check_components(value)
 
 
 class ServeConfig(_Config):
@@ -284,6 +317,16 @@ class Recipe(_Config):
     stages: list[StageConfig]
     """Training stages, run in order, each starting from the previous stage's checkpoint."""
     evaluate: EvaluateConfig = EvaluateConfig()
+
+    @model_validator(mode="after")
+    def _data_for_every_stage(self) -> Recipe:
+        if self.corpus.kind == "files":
+            for stage in self.stages:
+                if stage.data == "figures" and self.corpus.figures is None:
+                    raise ValueError(f"stage '{stage.name}' trains on figures but corpus.figures is not set")
+                if stage.data == "questions" and not self.corpus.problems:
+                    raise ValueError(f"stage '{stage.name}' trains on questions but corpus.problems is empty")
+        return self
 
     @field_validator("stages")
     @classmethod

@@ -55,6 +55,16 @@ class Run:
     def model_dir(self, name: str) -> Path:
         return self.dir / name / "model"
 
+    def image_root(self, data: str) -> Path:
+        """Where the images of 'figures' or 'questions' live: the run's corpus folder for the demo,
+        the configured folders for real corpora (read in place, never copied)."""
+        c = self.recipe.corpus
+        if c.kind == "demo":
+            return self.corpus_dir
+        if data == "figures":
+            return Path(c.figures.image_root or (c.figures.path if c.figures.path.is_dir() else c.figures.path.parent))
+        return Path(c.problem_images or ".")
+
     def marker(self, step: str) -> Path:
         return self.dir / ".steps" / f"{step.replace(':', '_')}.json"
 
@@ -117,6 +127,8 @@ class Run:
         return self.model_dir(stage_name)
 
     def make_corpus(self) -> None:
+        if self.recipe.corpus.kind == "files":
+            return self.read_corpora()
         c = self.recipe.corpus
         records, problems = generate_corpus(self.corpus_dir, c.figures_per_type, c.test_fraction, c.image_size,
                                             self.recipe.seed)
@@ -125,7 +137,46 @@ class Run:
         self.console.print(f"{len(records)} figures ({len(FIGURE_TYPES)} types), {len(problems)} questions "
                            f"in {self.corpus_dir}")
 
+    def read_corpora(self) -> None:
+        """Real corpora: figures through `curate figures` (checks, OCR, split by paper, quality report
+        in corpus/figures/), ScienceQA problems of the train and test splits into corpus/problems.jsonl."""
+        from transformers import AutoTokenizer
+
+        from scitune.curate.corpus import FigureCuration
+        from scitune.model.build import resolve_lm_name
+        from scitune.sources.figures import read_figures
+        from scitune.sources.scienceqa import iter_split, load_problems, merge, read_split_ids
+
+        c = self.recipe.corpus
+        self.corpus_dir.mkdir(parents=True, exist_ok=True)
+        if c.figures is not None:
+            # Target lengths in tokens of the LM this recipe trains.
+            settings = c.figure_curation.model_copy(update={
+                "components": self.recipe.curate.components,
+                "type_prompts_per_figure": self.recipe.curate.type_prompts_per_figure,
+                "tokenizer": self.recipe.model.language_model})
+            tokenizer = AutoTokenizer.from_pretrained(resolve_lm_name(settings.tokenizer))
+            curation = FigureCuration(settings, self.corpus_dir / "figures", self.image_root("figures"), tokenizer)
+            result = curation.run(read_figures(c.figures.format, c.figures.path))
+            self.console.print(f"figures: {result['records_in']} in, {result['records_kept']} kept, "
+                               f"{result['records_rejected']} rejected (corpus/figures/quality.md)")
+        problems: list[Problem] = []
+        if c.problems:
+            problem_set = merge([load_problems(path) for path in c.problems])
+            for split in (c.train_split, c.test_split):
+                if c.problem_splits:
+                    chosen = problem_set.restrict(read_split_ids(c.problem_splits, split)).problems.values()
+                else:
+                    chosen = iter_split(problem_set, split)
+                problems += [p.model_copy(update={"split": "train" if split == c.train_split else "test"})
+                             for p in chosen]
+            self.console.print(f"problems: {sum(p.split == 'train' for p in problems)} train, "
+                               f"{sum(p.split == 'test' for p in problems)} test; {len(problem_set.rejected)} rejected")
+        write_jsonl(self.corpus_dir / "problems.jsonl", problems)
+
     def curate(self) -> None:
+        if self.recipe.corpus.kind == "files":
+            return self.curate_files()
         records = list(read_jsonl(self.corpus_dir / "figures.jsonl", FigureRecord))
         problems = list(read_jsonl(self.corpus_dir / "problems.jsonl", Problem))
         test_records = {p.pid.rsplit("-", 1)[0] for p in problems if p.split == "test"}
@@ -139,6 +190,29 @@ class Run:
             count = write_jsonl(self.curate_dir / f"questions_{split}.jsonl", questions)
             self.console.print(f"{split}: {len(figures)} figure instructions, {count} question instructions")
         save_recipe(self.recipe, self.curate_dir / "recipe.yaml")
+
+    def curate_files(self) -> None:
+        c = self.recipe.curate
+        figures = self.corpus_dir / "figures"
+        problems = list(read_jsonl(self.corpus_dir / "problems.jsonl", Problem))
+        for split in ("train", "test"):
+            source = figures / f"{split}.jsonl"
+            items = list(read_jsonl(source, Instruction)) if source.is_file() else []
+            if split == "test":  # what the figure benchmark scores: the description and one type question
+                items = [i for i in items if i.source.get("task") == "describe"
+                         or (i.source.get("task") == "figure_type" and i.id.endswith("-type"))]
+            write_jsonl(self.curate_dir / f"figures_{split}.jsonl", items)
+            questions = problem_instructions([p for p in problems if p.split == split], c.question_format)
+            count = write_jsonl(self.curate_dir / f"questions_{split}.jsonl", questions)
+            self.console.print(f"{split}: {len(items)} figure instructions, {count} question instructions")
+        save_recipe(self.recipe, self.curate_dir / "recipe.yaml")
+
+    def figure_labels(self) -> list[str]:
+        if self.recipe.corpus.kind == "demo":
+            return list(FIGURE_TYPES)
+        labels = {i.conversations[-1].value for name in ("figures_train.jsonl", "figures_test.jsonl")
+                  for i in read_jsonl(self.curate_dir / name, Instruction) if i.source.get("task") == "figure_type"}
+        return sorted(labels)
 
     def build_base(self) -> None:
         from scitune.model.build import build_llava
@@ -158,7 +232,7 @@ class Run:
         self.check_same_model()
         model, processor = load_llava(self.model_dir(previous), quantize_4bit=stage.qlora)
         data = self.curate_dir / ("figures_train.jsonl" if stage.data == "figures" else "questions_train.jsonl")
-        run_stage(self.recipe, stage, model, processor, data, self.corpus_dir, self.dir / stage.name,
+        run_stage(self.recipe, stage, model, processor, data, self.image_root(stage.data), self.dir / stage.name,
                   base_dir=self.model_dir(previous))
         # intermediate Trainer checkpoints (optimizer state) are only for resuming this stage
         if int(os.environ.get("RANK", "0")) == 0:
@@ -193,13 +267,13 @@ class Run:
         with self._progress(f"{name} · figures", len(figures)) as advance:
             gen = Generation(e.batch_size, e.max_new_tokens_figures, self.recipe.curate.system_prompt,
                              model_name=model_name, on_batch=advance)
-            figure_scores = evaluate_figures(model, processor, figures, self.corpus_dir, out / "figures",
-                                             list(FIGURE_TYPES), gen)
+            figure_scores = evaluate_figures(model, processor, figures, self.image_root("figures"), out / "figures",
+                                             self.figure_labels(), gen)
         with self._progress(f"{name} · questions", len(problems)) as advance:
             gen = Generation(e.batch_size, e.max_new_tokens_questions, self.recipe.curate.system_prompt,
                              model_name=model_name, on_batch=advance)
-            question_scores = evaluate_scienceqa(model, processor, problems, self.corpus_dir, out / "questions",
-                                                 self.recipe.curate.question_format, gen)
+            question_scores = evaluate_scienceqa(model, processor, problems, self.image_root("questions"),
+                                                 out / "questions", self.recipe.curate.question_format, gen)
         scores = {**figure_scores, "questions": question_scores}
         (out / "scores.json").write_text(json.dumps(scores, indent=2))
         save_recipe(self.recipe, out / "recipe.yaml")
@@ -228,8 +302,12 @@ class Run:
             f"Recipe `{self.recipe.name}`, seed {self.recipe.seed}, language model "
             f"`{self.recipe.model.language_model}`, vision tower "
             f"{self.recipe.model.vision.pretrained or 'random ' + self.recipe.model.vision.model_type}.",
-            "The corpus of this run is generated by SciTune's demo renderer (templated text, not human-written);"
-            " it checks the pipeline, not scientific ability.",
+            ("The corpus of this run is generated by SciTune's demo renderer (templated text, not human-written);"
+             " it checks the pipeline, not scientific ability." if self.recipe.corpus.kind == "demo" else
+             f"Corpora: figures from `{self.recipe.corpus.figures.path if self.recipe.corpus.figures else '-'}` "
+             f"(quality report: corpus/figures/quality.md), ScienceQA from "
+             f"{', '.join(f'`{p}`' for p in self.recipe.corpus.problems) or '-'} "
+             f"({self.recipe.corpus.train_split} → {self.recipe.corpus.test_split})."),
             "Figure type is scored by exact match of the label on the classification prompt that stage 1 trains;"
             " stage 2 trains only on questions in the QCM→LEPA format, so afterwards the model answers every prompt"
             " in that format and the exact-match figure-type score falls. After stage 2, figure understanding shows"

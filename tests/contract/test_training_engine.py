@@ -116,3 +116,20 @@ def test_text_only_samples_are_rejected_when_only_the_image_path_trains(data, tm
     run_stage(recipe, stage, model, processor, data / "questions.jsonl", data / "corpus", tmp_path / "s")
     rejected = [json.loads(line) for line in (tmp_path / "s" / "rejected.jsonl").read_text().splitlines()]
     assert rejected and all("no image, and the language model is frozen" in r["reason"] for r in rejected)
+
+
+def test_training_samples_with_missing_images_are_quarantined(data, tmp_path):
+    from scitune.contracts import Instruction, read_jsonl
+    from scitune.model.chat import chat_format
+
+    recipe = load_recipe(shipped_recipe("tiny"))
+    _, processor = build_llava(recipe.model, seed=0)
+    items = list(read_jsonl(data / "questions.jsonl", Instruction))
+    with_image = [i for i in items if i.image]
+    escaped = Instruction.model_validate({**with_image[1].to_json(), "id": "escape", "image": "../../etc/passwd"})
+    moved = Instruction.model_validate({**with_image[0].to_json(), "id": "moved", "image": "images/nowhere.png"})
+    dataset = InstructionDataset([*items, escaped, moved], Encoder(processor, chat_format(processor.tokenizer), ""),
+                                 data / "corpus", 512)
+    reasons = {r["id"]: r["reason"] for r in dataset.rejected}
+    assert "does not exist" in reasons["moved"] and "outside the image root" in reasons["escape"]
+    assert len(dataset) == len(items)

@@ -120,7 +120,11 @@ class InstructionDataset(torch.utils.data.Dataset):
                 })
                 continue
             if instruction.image:
-                resolve_image(self.image_root, instruction.image, instruction.id)
+                try:
+                    resolve_image(self.image_root, instruction.image, instruction.id)
+                except ValueError as error:  # missing or outside the root: quarantined, counted, named
+                    self.rejected.append({"id": instruction.id, "reason": str(error)})
+                    continue
             self.items.append((instruction, encoded))
         if self.rejected:
             logger.warning("%d samples rejected (first: %s)", len(self.rejected), self.rejected[0])
