@@ -1,0 +1,80 @@
+"""Batches of papers (LaTeX sources or PDFs) → one FigureRecord JSONL, one process per paper.
+
+A paper that fails is reported in rejected.jsonl with its reason and the batch goes on; records
+keep the order of the papers given, whatever the order in which processes finish.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from scitune.contracts import FigureRecord, Rejection
+
+
+def paper_sources(paths: list[Path], kind: str) -> list[Path]:
+    """Each path as one paper, or, for a folder that is not itself a paper, each paper inside it."""
+    found = []
+    for path in paths:
+        path = Path(path)
+        if kind == "pdf":
+            found += sorted(path.rglob("*.pdf")) if path.is_dir() else [path]
+        elif path.is_dir() and not any(path.glob("*.tex")):
+            found += sorted(p for p in path.iterdir() if p.is_dir() or p.name.endswith((".tar.gz", ".tgz", ".tar",
+                                                                                          ".gz", ".tex")))
+        else:
+            found.append(path)
+    return found
+
+
+def _one(args) -> tuple[list[dict], list[dict], int, float]:
+    reader, source, out_dir = args
+    started = time.perf_counter()
+    try:
+        records, rejected, pages = reader(source, out_dir)
+    except Exception as error:  # one broken paper never stops the batch
+        records, rejected, pages = [], [Rejection(id=Path(source).stem, dataset="papers", where=Path(source).name,
+                                                  reason=f"{type(error).__name__}: {error}")], 0
+    return ([r.model_dump() for r in records], [r.model_dump() for r in rejected], pages,
+            time.perf_counter() - started)
+
+
+def curate_papers(sources: list[Path], out_dir: Path, reader: Callable, workers: int = 0,
+                  on_paper: Callable[[int], None] | None = None) -> dict:
+    """Run READER(source, out_dir) → (records, rejections, pages) on every paper, in parallel."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(reader, source, out_dir) for source in sources]
+    started = time.perf_counter()
+    records, rejected, pages = 0, 0, 0
+    reasons: dict[str, int] = {}
+    with (out_dir / "figures.jsonl").open("w", encoding="utf-8") as figures, \
+            (out_dir / "rejected.jsonl").open("w", encoding="utf-8") as rejects:
+        if workers == 1 or len(jobs) == 1:
+            results = map(_one, jobs)
+        else:
+            pool = ProcessPoolExecutor(max_workers=workers or None)
+            results = pool.map(_one, jobs)
+        for found, refused, page_count, _ in results:
+            for record in found:
+                figures.write(json.dumps(FigureRecord.model_validate(record).model_dump(), ensure_ascii=False) + "\n")
+            for rejection in refused:
+                rejects.write(json.dumps(rejection, ensure_ascii=False) + "\n")
+                key = rejection["reason"].split(":")[0] if ":" in rejection["reason"][:60] else rejection["reason"][:60]
+                reasons[key] = reasons.get(key, 0) + 1
+            records += len(found)
+            rejected += len(refused)
+            pages += page_count
+            if on_paper:
+                on_paper(1)
+        if workers != 1 and len(jobs) > 1:
+            pool.shutdown()
+    seconds = time.perf_counter() - started
+    summary = {"papers": len(sources), "figures": records, "rejected": rejected, "pages": pages,
+               "seconds": round(seconds, 2), "pages_per_second": round(pages / seconds, 2) if seconds else None,
+               "rejected_by_reason": reasons}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
