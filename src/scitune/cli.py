@@ -458,6 +458,61 @@ def curate_figures(
     console.print(f"→ {output_dir}")
 
 
+def _curate_papers(kind: str, sources: list[Path], output_dir: Path, workers: int, dpi: int) -> None:
+    from functools import partial
+
+    from scitune.curate.papers import curate_papers, paper_sources
+
+    papers = paper_sources(sources, kind)
+    if not papers:
+        console.print(f"[red]error:[/red] no {'PDF' if kind == 'pdf' else 'LaTeX'} paper found in the given paths")
+        raise typer.Exit(2)
+    if kind == "pdf":
+        from scitune.sources.pdf import read_pdf_paper
+
+        reader = partial(read_pdf_paper, dpi=dpi)
+    else:
+        from scitune.sources.latex import latex_reader as reader
+    with _progress(f"curate {kind}") as bar:
+        task = bar.add_task(kind, total=len(papers), rate="")
+        summary = curate_papers(papers, output_dir, reader, workers, on_paper=_with_rate(bar, task, "papers/s"))
+    console.print(f"{summary['papers']} papers → {summary['figures']} figure records, {summary['rejected']} "
+                  f"problems reported" + (f", {summary['pages']} pages at {summary['pages_per_second']} pages/s"
+                                          if kind == "pdf" else "") + f" → {output_dir / 'figures.jsonl'}")
+    for reason, count in list(summary["rejected_by_reason"].items())[:8]:
+        console.print(f"[yellow]![/yellow] {count} × {reason}")
+    console.print(f"next: scitune curate figures {output_dir / 'figures.jsonl'} --image-root {output_dir} "
+                  f"--output-dir DIR")
+
+
+Sources = Annotated[list[Path], typer.Argument(help="Papers: files, archives, or folders of them.", exists=True)]
+Workers = Annotated[int, typer.Option(help="Processes (0: one per core).")]
+
+
+@curate_app.command("latex")
+def curate_latex(
+    sources: Sources,
+    output_dir: Annotated[Path, typer.Option(help="Folder for figures.jsonl, rejected.jsonl, images/, sources/.")],
+    workers: Workers = 0,
+    dpi: Annotated[int, typer.Option(help="Resolution of PDF graphics rendered to PNG.")] = 150,
+) -> None:
+    """LaTeX sources (a folder or an arXiv .tar.gz per paper) → FigureRecords: captions, included
+    graphics (PDF rendered, EPS via Ghostscript), citing paragraphs and sentences, type evidence."""
+    _curate_papers("latex", sources, output_dir, workers, dpi)
+
+
+@curate_app.command("pdf")
+def curate_pdf(
+    sources: Sources,
+    output_dir: Annotated[Path, typer.Option(help="Folder for figures.jsonl, rejected.jsonl, images/.")],
+    workers: Workers = 0,
+    dpi: Annotated[int, typer.Option(help="Resolution of the cropped figure images.")] = 150,
+) -> None:
+    """PDFs → FigureRecords: captions (Figure/Fig./Table), the region each belongs to cropped to PNG,
+    the text inside it from the PDF's text layer, and the body sentences that name it."""
+    _curate_papers("pdf", sources, output_dir, workers, dpi)
+
+
 def _tokenizer(name: str):
     from transformers import AutoTokenizer
 

@@ -65,3 +65,19 @@ def test_scicap_challenge_file_with_real_figures_and_tesseract(shared_data_dir, 
     out = _scitune("ocr", *figures[:2], "--cache", tmp_path / "cache", "--output", tmp_path / "o.jsonl").stdout
     assert "2 images (2 from the cache)" in out
     assert all(json.loads(line)["words"] for line in (tmp_path / "o.jsonl").read_text().splitlines())
+
+
+def test_curate_latex_and_pdf_then_figures(tmp_path):
+    from scitune.sources.demo_papers import write_latex_paper, write_pdf_paper
+
+    write_latex_paper(tmp_path / "papers" / "2301.00001")
+    write_pdf_paper(tmp_path / "pdfs" / "2301.00002.pdf")
+    out = _scitune("curate", "latex", tmp_path / "papers", "--output-dir", tmp_path / "latex").stdout
+    assert "1 papers → 4 figure records, 3 problems reported" in " ".join(out.split())
+    out = _scitune("curate", "pdf", tmp_path / "pdfs", "--output-dir", tmp_path / "pdf").stdout
+    assert "1 papers → 4 figure records, 0 problems reported, 2 pages" in " ".join(out.split())
+    for source in ("latex", "pdf"):
+        _scitune("curate", "figures", tmp_path / source / "figures.jsonl", "--image-root", tmp_path / source,
+                 "--output-dir", tmp_path / f"{source}-cur", "--set", "ocr=none", "--set", "test_fraction=0")
+        quality = json.loads((tmp_path / f"{source}-cur" / "quality.json").read_text())
+        assert quality["records_kept"] == 4 and quality["adds_up"], quality

@@ -91,7 +91,8 @@ def test_bad_recipe_fails_before_work_naming_the_field(tmp_path):
 
 @pytest.mark.parametrize("command", [[], ["run"], ["quickstart"], ["validate"], ["predict"], ["curate", "scienceqa"],
                                      ["score", "scienceqa"], ["evaluate", "scienceqa"], ["evaluate", "figures"],
-                                     ["compare"]])
+                                     ["compare"], ["curate", "figures"], ["curate", "latex"], ["curate", "pdf"],
+                                     ["ocr"], ["serve"], ["chat"], ["train"]])
 def test_every_command_has_help(command):
     result = _run(*command, "--help")
     assert "Usage" in result.stdout and len(result.stdout) > 200

@@ -91,3 +91,69 @@ def write_latex_paper(folder: Path) -> dict:
     _plot(folder / "figs" / "panel_b.png", 2, "bar")
     Image.new("RGB", (60, 40), (10, 120, 200)).save(folder / "figs" / "never.png")
     return LATEX_TRUTH
+
+
+_BODY_LEFT = [
+    "Scientific figures carry much of a paper's content.",
+    "As shown in Figure 1, accuracy grows with training",
+    "time for both models. We trained each model",
+    "three times and report the mean.",
+    "",
+    "Table 1 lists the numbers for each data set.",
+]
+_BODY_RIGHT = [
+    "The setup is photographed in Fig. 2. The camera",
+    "faces the sample from above. Figure 1 also shows",
+    "that the baseline saturates early.",
+]
+
+PDF_TRUTH = {
+    # (page, caption as extracted, sentences citing it)
+    "Figure1": (1, "Figure 1: Accuracy of both models over training time, averaged over three runs.", 2),
+    "Figure2": (1, "Fig. 2. A photograph of the setup.", 1),
+    "Table1": (1, "Table 1: Results per data set.", 1),
+    "Figure3": (2, "Figure 3: A full-width plot that no sentence cites.", 0),
+}
+"""What `read_pdf_paper` must find in the demo PDF."""
+
+
+def write_pdf_paper(path: Path) -> dict:
+    """A two-page, two-column PDF drawn with matplotlib (vector text and plots, one raster image)."""
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    rng = np.random.default_rng(0)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(path) as pdf:
+        page = Figure(figsize=(8.5, 11))
+        for n, line in enumerate(_BODY_LEFT):
+            page.text(0.08, 0.92 - n * 0.018, line, fontsize=9)
+        ax = page.add_axes((0.10, 0.50, 0.34, 0.22))  # left column, vector plot
+        ax.plot(np.arange(20), rng.normal(size=20).cumsum(), label="ours")
+        ax.plot(np.arange(20), rng.normal(size=20).cumsum(), label="baseline")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy")
+        ax.legend()
+        page.text(0.08, 0.445, "Figure 1: Accuracy of both models over training time,", fontsize=9)
+        page.text(0.08, 0.427, "averaged over three runs.", fontsize=9)  # a caption split across lines
+        for n, line in enumerate(_BODY_RIGHT):
+            page.text(0.54, 0.92 - n * 0.018, line, fontsize=9)
+        photo = page.add_axes((0.56, 0.55, 0.34, 0.2))  # right column, raster image
+        photo.imshow(rng.uniform(size=(40, 60, 3)))
+        photo.set_axis_off()
+        page.text(0.54, 0.52, "Fig. 2. A photograph of the setup.", fontsize=9)
+        page.text(0.54, 0.40, "Table 1: Results per data set.", fontsize=9)  # tables: caption above
+        for row, cells in enumerate((("set", "acc"), ("A", "0.91"), ("B", "0.87"))):
+            for col, cell in enumerate(cells):
+                page.text(0.58 + col * 0.12, 0.37 - row * 0.02, cell, fontsize=9)
+        page.add_artist(matplotlib.lines.Line2D([0.56, 0.82], [0.385, 0.385], color="black", lw=0.8))
+        page.add_artist(matplotlib.lines.Line2D([0.56, 0.82], [0.305, 0.305], color="black", lw=0.8))
+        page.text(0.54, 0.25, "Body text continues below the table.", fontsize=9)
+        pdf.savefig(page)
+        second = Figure(figsize=(8.5, 11))
+        wide = second.add_axes((0.12, 0.55, 0.76, 0.3))  # full width across both columns
+        wide.bar(np.arange(8), rng.uniform(1, 5, 8))
+        wide.set_xlabel("class")
+        second.text(0.08, 0.49, "Figure 3: A full-width plot that no sentence cites.", fontsize=9)
+        second.text(0.08, 0.40, "Conclusions follow on this page.", fontsize=9)
+        pdf.savefig(second)
+    return PDF_TRUTH
