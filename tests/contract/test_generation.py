@@ -10,16 +10,21 @@ from scitune.evaluate.generate import predict
 from scitune.sources.demo import generate_corpus
 
 
-def test_batch_size_does_not_change_answers(tiny_model_config, tmp_path):
-    from scitune.model.build import build_llava
-
-    model, processor = build_llava(tiny_model_config, seed=7)
-    # A freshly initialised LM says the same token whatever it is asked; larger random weights make
-    # its answers depend on the prompt and the image, so a padding or batching leak would show.
+def _varied(built):
+    """A freshly initialised LM says the same token whatever it is asked; larger random weights make
+    its answers depend on the prompt and the image, so a padding or batching leak would show."""
+    model, processor = built
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
+    return model, processor
+
+
+def test_batch_size_does_not_change_answers(tiny_model_config, tmp_path):
+    from scitune.model.build import build_llava
+
+    model, processor = _varied(build_llava(tiny_model_config, seed=7))
     _, problems = generate_corpus(tmp_path / "corpus", 3, 0.3, 64, seed=2)
     items = list(problem_instructions(problems[:24], "QCM-LEPA"))  # image and text-only questions mixed
     texts = {}
@@ -79,11 +84,7 @@ def test_prompt_longer_than_the_context_fails_only_its_item(tiny_llava, tmp_path
 def test_two_pass_asks_for_the_answer_after_the_reasoning(tiny_model_config, tmp_path):
     from scitune.model.build import build_llava
 
-    model, processor = build_llava(tiny_model_config, seed=7)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
+    model, processor = _varied(build_llava(tiny_model_config, seed=7))
     _, problems = generate_corpus(tmp_path / "corpus", 2, 0.3, 64, seed=2)
     items = list(problem_instructions(problems[:6], "QCM-LEPA"))
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
