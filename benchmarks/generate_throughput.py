@@ -68,7 +68,7 @@ def main() -> None:
         reference = reference or texts
         rows.append((batch_size, seconds, texts == reference))
     base = rows[0][1]
-    print(f"\n| batch size | seconds | items/s | new tokens/s | speed-up | answers identical to one-at-a-time |")
+    print("\n| batch size | seconds | items/s | new tokens/s | speed-up | answers identical to one-at-a-time |")
     print("|---|---|---|---|---|---|")
     for batch_size, seconds, same in rows:
         label = "1 (one at a time)" if batch_size == 1 else str(batch_size)

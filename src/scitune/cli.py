@@ -453,7 +453,7 @@ def curate_figures(
                   TextColumn("{task.completed} records"), TimeElapsedColumn(), TextColumn("{task.fields[rate]}"),
                   console=console) as bar:
         task = bar.add_task("curate", total=None, fmt=fmt, rate="")
-        result = curation.run(items, on_item=_with_rate(bar, task, unit="records/s"))
+        curation.run(items, on_item=_with_rate(bar, task, unit="records/s"))
     console.print((output_dir / "quality.md").read_text())
     console.print(f"→ {output_dir}")
 

@@ -1,7 +1,6 @@
 """`curate figures` on a corpus full of bad input: every record is either kept or rejected with its
 reason, counts add up, no paper straddles splits, targets fit the token limit."""
 
-import io
 import json
 import os
 
