@@ -7,7 +7,7 @@ paper does, so the model learns what the figure *is* rather than its number in s
 
 from __future__ import annotations
 
-import random
+import itertools
 import zlib
 import re
 from collections.abc import Iterable, Iterator
@@ -44,6 +44,9 @@ READ_TEXT_PROMPTS: tuple[str, ...] = (
 """Prompts of the text-reading instruction; its answer is the figure's OCR text."""
 
 TASKS = ("describe", "figure_type", "caption", "read_text")
+
+_ORDERS = list(itertools.permutations(TYPE_PROMPTS))
+"""Every order of the classification prompts; a record takes the first k of one of them."""
 
 OCR_MARKER = "Text in the figure:"
 MENTIONS_MARKER = "The paper says:"
@@ -137,12 +140,13 @@ def figure_instructions(
     """Per record and task: the CTOM description, `type_prompts` classifications (each with another
     template; only when the type is known), the caption alone, and the text inside the figure.
 
-    Prompts are drawn from the template lists with an RNG seeded by (seed, record id): a record's
-    instructions do not depend on which other records share the file or in which order.
+    Prompts are drawn from the template lists by a hash of (seed, record id): a record's
+    instructions do not depend on which other records share the file or in which order (and no
+    RNG is seeded per record, which cost more than building the instructions).
     """
     tasks = set(tasks)
     for record in records:
-        rng = random.Random(zlib.crc32(f"{seed}:{record.id}".encode("utf-8")))
+        draw = zlib.crc32(f"{seed}:{record.id}".encode("utf-8"))
         provenance = {
             "dataset": record.source.dataset,
             "paper_id": record.source.paper_id,
@@ -161,15 +165,15 @@ def figure_instructions(
         if "describe" in tasks:
             target, fields = ctom_target(record, components)
             if target:
-                yield item("describe", rng.choice(DESCRIBE_PROMPTS), target, "describe", fields, components=components)
+                yield item("describe", DESCRIBE_PROMPTS[draw % len(DESCRIBE_PROMPTS)], target, "describe", fields, components=components)
         if "figure_type" in tasks and record.figure_type:
-            prompts = rng.sample(TYPE_PROMPTS, k=min(type_prompts, len(TYPE_PROMPTS)))
+            prompts = _ORDERS[(draw // 3) % len(_ORDERS)][: min(type_prompts, len(TYPE_PROMPTS))]
             for number, prompt in enumerate(prompts):
                 yield item("type" + (f"-{number}" if number else ""), type_prompt(prompt, figure_types),
                            record.figure_type, "figure_type", ["figure_type"])
         if "caption" in tasks and record.caption.strip():
             caption = record.caption.strip()
             caption = replace_figure_refs(caption, record.figure_type) if record.figure_type else caption
-            yield item("caption", rng.choice(CAPTION_PROMPTS), caption, "caption", ["caption"])
+            yield item("caption", CAPTION_PROMPTS[(draw // 18) % len(CAPTION_PROMPTS)], caption, "caption", ["caption"])
         if "read_text" in tasks and record.ocr:
-            yield item("read-text", rng.choice(READ_TEXT_PROMPTS), "\n".join(record.ocr), "read_text", ["ocr"])
+            yield item("read-text", READ_TEXT_PROMPTS[(draw // 54) % len(READ_TEXT_PROMPTS)], "\n".join(record.ocr), "read_text", ["ocr"])
