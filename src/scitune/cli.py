@@ -291,6 +291,8 @@ def evaluate_scienceqa(
     system_prompt: Annotated[str, typer.Option(help="System message, as at training ('' for none).")] = "",
     two_pass: TwoPass = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N problems (quick looks).")] = None,
+    subset: Annotated[str | None, typer.Option(
+        help="Only one category (NAT, SOC, LAN, TXT, IMG, NO, G1-6, G7-12) or the pids listed in a file.")] = None,
 ) -> None:
     """Greedy answers to ScienceQA problems (image and text-only together), then the official scores."""
     from scitune.evaluate.benchmarks import Generation, evaluate_scienceqa as run_benchmark
@@ -298,6 +300,8 @@ def evaluate_scienceqa(
 
     _setup_logging(False)
     _, selected = _select_problems(problems, splits, split)
+    if subset:
+        selected = _subset(selected, subset)
     selected = selected[:limit]
     llava, processor = _load_model(model)
     with _progress("scienceqa") as bar:
@@ -307,6 +311,19 @@ def evaluate_scienceqa(
         result = run_benchmark(llava, processor, selected, image_root, output_dir, prompt_format, gen)
     console.print(markdown_table(result, model.name))
     console.print(f"→ {output_dir / 'scores.json'} · {output_dir / 'report.html'}")
+
+
+def _subset(problems, subset: str):
+    """Problems of one official category, or whose pids a file lists (one per line)."""
+    from scitune.evaluate.scienceqa import CATEGORIES, categories_of
+
+    if subset in CATEGORIES[:-1]:
+        return [p for p in problems if subset in categories_of(p)]
+    path = Path(subset)
+    if not path.is_file():
+        raise typer.BadParameter(f"--subset must be one of {', '.join(CATEGORIES[:-1])} or a file of pids")
+    wanted = {line.strip() for line in path.read_text().splitlines() if line.strip()}
+    return [p for p in problems if p.pid in wanted]
 
 
 @evaluate_app.command("figures")

@@ -57,3 +57,15 @@ def test_evaluate_a_checkpoint_on_real_problems_and_images(shared_data_dir, tiny
     assert result["counts"]["Avg"] == 50 and result["counts"]["IMG"] == 24 and result["missing"] == 0
     predictions = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 50 and all(p["error"] is None for p in predictions), "every real image must load"
+
+
+def test_evaluate_only_a_category(shared_data_dir, tiny_llava, tmp_path):
+    model, processor = tiny_llava
+    model.save_pretrained(tmp_path / "ckpt")
+    processor.save_pretrained(tmp_path / "ckpt")
+    data = shared_data_dir / "scienceqa"
+    _scitune("evaluate", "scienceqa", "--model", tmp_path / "ckpt", "--problems", data / "problems_sample.json",
+             "--splits", data / "pid_splits.json", "--split", "test", "--image-root", data / "images",
+             "--output-dir", tmp_path / "eval", "--max-new-tokens", "4", "--subset", "IMG")
+    result = json.loads((tmp_path / "eval" / "scores.json").read_text())
+    assert result["counts"]["Avg"] == result["counts"]["IMG"] == 24
