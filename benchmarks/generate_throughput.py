@@ -20,18 +20,27 @@ import time
 from pathlib import Path
 
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from scitune.config import ModelConfig, VisionConfig
 from scitune.contracts import Prediction, read_jsonl
 from scitune.curate.scienceqa import problem_instructions
 from scitune.evaluate.generate import predict
-from scitune.model.build import build_llava, load_llava
+from scitune.model.build import assemble, build_llava, load_llava
+from scitune.model.embedded import embedded_lm_folder
+from scitune.model.presets import PRESETS, shape_configs
 from scitune.sources.demo import generate_corpus
 
 
 def _model(name: str):
     if Path(name).is_dir():
         return load_llava(Path(name))
+    if name in PRESETS:  # random weights in the preset's shapes (e.g. llava-1.5-7b on a GPU), bf16
+        tokenizer = AutoTokenizer.from_pretrained(embedded_lm_folder())
+        text, vision = shape_configs(name, vocab_size=len(tokenizer))
+        lm = AutoModelForCausalLM.from_config(text, dtype=torch.bfloat16)
+        model, processor = assemble(lm, tokenizer, vision, ModelConfig(preset=name))
+        return model.to("cuda" if torch.cuda.is_available() else "cpu"), processor
     if name == "tiny":
         return build_llava(ModelConfig(language_model="tiny", vision=VisionConfig(image_size=32, patch_size=16,
                                                                                    hidden_size=32)), seed=0)
@@ -40,7 +49,7 @@ def _model(name: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="embedded", help="embedded, tiny, or a checkpoint folder")
+    parser.add_argument("--model", default="embedded", help="embedded, tiny, a preset name, or a checkpoint folder")
     parser.add_argument("--items", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--batch-sizes", default="8,16,32")

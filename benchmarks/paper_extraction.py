@@ -14,7 +14,12 @@ from functools import partial
 from pathlib import Path
 
 from scitune.curate.papers import curate_papers
-from scitune.sources.demo_papers import LATEX_TRUTH, PDF_TRUTH, write_latex_paper, write_pdf_paper
+from scitune.sources.demo_papers import (
+    LATEX_TRUTH,
+    PDF_TRUTH,
+    write_latex_paper,
+    write_pdf_paper,
+)
 from scitune.sources.latex import latex_reader
 from scitune.sources.pdf import read_pdf_paper
 

@@ -44,7 +44,8 @@ def build(preset: str, lm_layers: int | None, vision_layers: int | None):
     else:
         cfg = ModelConfig(preset=preset)
         text, vision = shape_configs(preset, lm_layers, vision_layers, vocab_size=len(tokenizer))
-        lm = AutoModelForCausalLM.from_config(text)
+        # bf16 weights on a GPU (a 7B model's fp32 weights, gradients and Adam states would not fit one card).
+        lm = AutoModelForCausalLM.from_config(text, dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32)
     return assemble(lm, tokenizer, vision, cfg, seed=0)
 
 
@@ -118,11 +119,14 @@ def main() -> None:
     parser.add_argument("--pack-length", type=int, default=1024, help="tokens per packed row")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--baseline", action="store_true", help="also run the naive plain-transformers path")
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations (both paths)")
     parser.add_argument("--peak-tflops", type=float, default=0.0, help="device peak for MFU (e.g. 989 for H100 bf16)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, processor = build(args.preset, args.lm_layers, args.vision_layers)
     model.to(device)
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
     params = sum(p.numel() for p in model.parameters())
     side = model.config.vision_config.image_size
     samples = workload(args.samples, model.config.image_seq_length, model.config.image_token_id,
