@@ -113,13 +113,14 @@ class TargetLimiter:
     def cut(self, text: str) -> str | None:
         """The longest run of whole leading sentences within the limit; None if the first is too long."""
         sentences = _SENTENCE_END.split(text)
-        kept = len(sentences)
-        while kept:
-            candidate = " ".join(sentences[:kept])
-            if self.lengths([candidate])[0] <= self.max_tokens:
-                return candidate
-            kept -= 1
-        return None
+        low, high = 0, len(sentences)  # longer prefixes never have fewer tokens: bisect on the count
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.lengths([" ".join(sentences[:middle])])[0] <= self.max_tokens:
+                low = middle
+            else:
+                high = middle - 1
+        return " ".join(sentences[:low]) if low else None
 
 
 class Stats:

@@ -7,9 +7,11 @@ keep the order of the papers given, whatever the order in which processes finish
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 from scitune.contracts import FigureRecord, Rejection
@@ -28,6 +30,13 @@ def paper_sources(paths: list[Path], kind: str) -> list[Path]:
         else:
             found.append(path)
     return found
+
+
+def reason_kind(reason: str) -> str:
+    """'Figure 4: graphics file 'x' not found' → "graphics file '…' not found": a category to count."""
+    reason = re.sub(r"^(?:Figure|Table) \d+(?: \(page \d+\))?: ", "", reason)
+    reason = re.sub(r"'[^']*'", "'…'", reason)
+    return re.sub(r"\d+", "N", reason)[:70]
 
 
 def _one(args) -> tuple[list[dict], list[dict], int, float]:
@@ -51,27 +60,22 @@ def curate_papers(sources: list[Path], out_dir: Path, reader: Callable, workers:
     started = time.perf_counter()
     records, rejected, pages = 0, 0, 0
     reasons: dict[str, int] = {}
+    parallel = workers != 1 and len(jobs) > 1
     with (out_dir / "figures.jsonl").open("w", encoding="utf-8") as figures, \
-            (out_dir / "rejected.jsonl").open("w", encoding="utf-8") as rejects:
-        if workers == 1 or len(jobs) == 1:
-            results = map(_one, jobs)
-        else:
-            pool = ProcessPoolExecutor(max_workers=workers or None)
-            results = pool.map(_one, jobs)
-        for found, refused, page_count, _ in results:
+            (out_dir / "rejected.jsonl").open("w", encoding="utf-8") as rejects, \
+            (ProcessPoolExecutor(max_workers=workers or None) if parallel else nullcontext()) as pool:
+        for found, refused, page_count, _ in (pool.map if parallel else map)(_one, jobs):
             for record in found:
                 figures.write(json.dumps(FigureRecord.model_validate(record).model_dump(), ensure_ascii=False) + "\n")
             for rejection in refused:
                 rejects.write(json.dumps(rejection, ensure_ascii=False) + "\n")
-                key = rejection["reason"].split(":")[0] if ":" in rejection["reason"][:60] else rejection["reason"][:60]
+                key = reason_kind(rejection["reason"])
                 reasons[key] = reasons.get(key, 0) + 1
             records += len(found)
             rejected += len(refused)
             pages += page_count
             if on_paper:
                 on_paper(1)
-        if workers != 1 and len(jobs) > 1:
-            pool.shutdown()
     seconds = time.perf_counter() - started
     summary = {"papers": len(sources), "figures": records, "rejected": rejected, "pages": pages,
                "seconds": round(seconds, 2), "pages_per_second": round(pages / seconds, 2) if seconds else None,

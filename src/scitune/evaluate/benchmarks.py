@@ -19,7 +19,7 @@ from scitune.evaluate import html
 from scitune.evaluate.figures import score_figures
 from scitune.evaluate.generate import predict
 from scitune.evaluate.report import SHOWN_REFERENCES, plot_categories, plot_confusion
-from scitune.evaluate.scienceqa import CATEGORIES, REFERENCE_ROWS, load_answers, markdown_table, score
+from scitune.evaluate.scienceqa import CATEGORIES, REFERENCE_ROWS, Answers, markdown_table, score
 
 
 @dataclass
@@ -66,7 +66,7 @@ def evaluate_scienceqa(
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     instructions = list(problem_instructions(problems, prompt_format))
     predictions = {p.id: p for p in _predict(model, processor, instructions, image_root, out_dir, gen)}
-    result = score(problems, load_answers(out_dir / "predictions.jsonl"))
+    result = score(problems, Answers(text={pid: p.text for pid, p in predictions.items()}))
     result.update(model=gen.model_name, prompt_format=prompt_format, failed=sum(bool(p.error) for p in
                                                                                predictions.values()))
     (out_dir / "scores.json").write_text(json.dumps(result, indent=2))

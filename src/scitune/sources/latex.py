@@ -117,7 +117,6 @@ class Float:
 
     number: int
     kind: str  # "figure" or "table"
-    body: str
     label: str | None = None
     caption: str = ""
     panels: list[tuple[str, str]] = field(default_factory=list)  # (graphics file, sub-caption)
@@ -140,7 +139,7 @@ def figure_type_evidence(kind: str, body: str) -> str | None:
     return None
 
 
-def parse_floats(body: str, paper: str) -> tuple[list[Float], list[str]]:
+def parse_floats(body: str) -> tuple[list[Float], list[str]]:
     """Figure/table environments with caption, label, panels and type evidence; problems found."""
     floats, problems = [], []
     numbers = {"figure": 0, "table": 0}
@@ -153,7 +152,7 @@ def parse_floats(body: str, paper: str) -> tuple[list[Float], list[str]]:
             continue
         numbers[kind] += 1
         content = body[match.end():end]
-        item = Float(numbers[kind], kind, content, evidence=figure_type_evidence(kind, content))
+        item = Float(numbers[kind], kind, evidence=figure_type_evidence(kind, content))
         where = f"{kind} {numbers[kind]}"
         try:
             subfigures = _SUBFIGURE.findall(content)
@@ -319,7 +318,7 @@ def read_latex_paper(source: Path, out_dir: Path, paper_id: str | None = None,
     body = text[begin.end():] if begin else text
     body = body.split("\\end{document}")[0]
     macros = simple_macros(text[: begin.start()] if begin else "")
-    floats, float_problems = parse_floats(body, paper)
+    floats, float_problems = parse_floats(body)
     for problem in float_problems:
         reject("paper", problem)
     labels = {f.label: f"{f.kind.capitalize()} {f.number}" for f in floats if f.label}

@@ -90,9 +90,9 @@ def make_lines(words: list[dict], gutter: float = 12.0) -> list[Line]:
 
 def find_captions(lines: list[Line]) -> list[Caption]:
     captions = []
-    ordered = sorted(lines, key=lambda line: (line.x0 > 0, line.top))
+    ordered = sorted(lines, key=lambda line: line.top)
     used: set[int] = set()
-    for line in sorted(lines, key=lambda line: line.top):
+    for line in ordered:
         match = _CAPTION.match(line.text)
         if not match or id(line) in used:
             continue
@@ -194,8 +194,7 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
                       if id(line) not in caption_lines and not line.is_body]
             regions = []
             for caption in captions:
-                objects = drawings + labels if caption.kind == "Table" else drawings + labels
-                box = region_of(caption, objects, float(page.width))
+                box = region_of(caption, drawings + labels, float(page.width))
                 regions.append(box)
                 found.append((caption, number, box, lines))
             for line in sorted((line for line in lines if id(line) not in caption_lines and line.is_body),
@@ -206,6 +205,7 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
                     body.append(line.text)
         text = dehyphenate(body)
         sentences = _SENTENCE.split(text)
+        bitmaps: dict = {}
         for caption, page_number, box, lines in found:
             figure_id = f"{caption.kind}{caption.number}"
             if box is None:
@@ -214,7 +214,9 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
                 continue
             image = f"images/{paper}/{figure_id}.png"
             scale = dpi / 72
-            bitmap = rendered[page_number - 1].render(scale=scale).to_pil().convert("RGB")
+            if page_number not in bitmaps:  # each page rendered once, however many figures it holds
+                bitmaps[page_number] = rendered[page_number - 1].render(scale=scale).to_pil().convert("RGB")
+            bitmap = bitmaps[page_number]
             crop = bitmap.crop((max(0, int((box[0] - 4) * scale)), max(0, int((box[1] - 4) * scale)),
                                 int((box[2] + 4) * scale), int((box[3] + 4) * scale)))
             (Path(out_dir) / image).parent.mkdir(parents=True, exist_ok=True)

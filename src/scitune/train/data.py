@@ -96,6 +96,13 @@ class Encoder:
         return ids + self._ids(self.chat.assistant_prefix)
 
 
+def supervised_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Positions t (shared by the batch's rows) whose next token t+1 is supervised in some row: the
+    only logits the loss needs (`train.loss.supervised_loss`)."""
+    keep = (labels[:, 1:] != IGNORE_INDEX).any(dim=0).nonzero().flatten()
+    return keep if keep.numel() else torch.zeros(1, dtype=torch.long)
+
+
 class InstructionDataset(torch.utils.data.Dataset):
     """Encoded instructions; images are decoded lazily per item, samples too long are rejected."""
 
@@ -170,8 +177,6 @@ class Collator:
         if pixels:
             batch["pixel_values"] = torch.stack(pixels)  # [images, 3, H, W], in token order
         if self.supervised_logits:
-            from scitune.train.loss import supervised_positions
-
             batch["logits_to_keep"] = supervised_positions(labels)
         return batch
 
@@ -261,8 +266,6 @@ class PackedCollator:
         if pixels:
             batch["pixel_values"] = torch.stack(pixels)
         if self.supervised_logits:
-            from scitune.train.loss import supervised_positions
-
             batch["logits_to_keep"] = supervised_positions(labels)
         return batch
 

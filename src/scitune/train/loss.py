@@ -12,13 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from scitune.train.data import IGNORE_INDEX
-
-
-def supervised_positions(labels: torch.Tensor) -> torch.Tensor:
-    """Positions t (shared by the batch's rows) whose next token t+1 is supervised in some row."""
-    keep = (labels[:, 1:] != IGNORE_INDEX).any(dim=0).nonzero().flatten()
-    return keep if keep.numel() else torch.zeros(1, dtype=torch.long)
+from scitune.train.data import IGNORE_INDEX, supervised_positions
 
 
 def supervised_loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:

@@ -36,7 +36,7 @@ from scitune.train.data import (
     PaddingMeter,
     epoch_order,
 )
-from scitune.train.freeze import apply_freezing, optimizer_for
+from scitune.train.freeze import apply_freezing, module_of, optimizer_for
 from scitune.train.lora import apply_lora
 from scitune.train.loss import supervised_loss
 
@@ -119,8 +119,6 @@ def _tensorboard(stage: StageConfig, folder: Path) -> list[TrainerCallback]:
 
 
 def _trainable(model: torch.nn.Module) -> dict[str, int]:
-    from scitune.train.freeze import module_of
-
     counts: dict[str, int] = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
@@ -148,7 +146,7 @@ def run_stage(
     lora = "lora" in stage.train.values()
     if lora:
         model = apply_lora(model, stage)
-        trained = {k: v for k, v in _trainable(model).items()}
+        trained = _trainable(model)
     logger.info("stage %s trains %s", stage.name, {k: f"{v / 1e6:.2f}M" for k, v in trained.items()})
     instructions = list(read_jsonl(data_path, Instruction))
     encoder = Encoder(processor, chat_format(processor.tokenizer), recipe.curate.system_prompt)
