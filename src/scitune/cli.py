@@ -496,7 +496,7 @@ def _curate_papers(kind: str, sources: list[Path], output_dir: Path, workers: in
     console.print(f"{summary['papers']} papers → {summary['figures']} figure records, {summary['rejected']} "
                   f"problems reported" + (f", {summary['pages']} pages at {summary['pages_per_second']} pages/s"
                                           if kind == "pdf" else "") + f" → {output_dir / 'figures.jsonl'}")
-    for reason, count in list(summary["rejected_by_reason"].items())[:8]:
+    for reason, count in list(summary["rejected_by_kind"].items())[:8]:
         console.print(f"[yellow]![/yellow] {count} × {reason}")
     console.print(f"next: scitune curate figures {output_dir / 'figures.jsonl'} --image-root {output_dir} "
                   f"--output-dir DIR")

@@ -48,7 +48,8 @@ class Rejection(_Contract):
 
     id: str
     dataset: str
-    reason: str
+    kind: str = Field(description="stable snake_case category that reports count by, e.g. 'missing_image'")
+    reason: str = Field(description="what was wrong with this record, for a person")
     where: str = Field("", description="file and position of the record in its source")
 
 

@@ -28,7 +28,7 @@ from scitune.contracts import IMAGE_PLACEHOLDER, FigureRecord, Instruction, Reje
 from scitune.curate.figures import figure_instructions
 from scitune.curate.ocr import OcrCache, lines, make_engine
 from scitune.sources.figure_types import KNOWN_FIGURE_TYPES, normalize_figure_type
-from scitune.sources.images import check_image, file_digest, inside_root, resolve_image
+from scitune.sources.images import ImageError, check_image, file_digest, inside_root, resolve_image
 
 SPLITS = ("train", "val", "test")
 LENGTH_BINS = (16, 32, 64, 128, 256, 384, 512, 1024, 2048)
@@ -130,7 +130,7 @@ class Stats:
         self.records_in = 0
         self.kept = Counter()  # split → records
         self.instructions = Counter()  # split → instructions
-        self.rejected = Counter()  # reason (without the record-specific part) → count
+        self.rejected = Counter()  # rejection kind → count
         self.types = Counter()
         self.tasks = Counter()
         self.lengths = Counter()  # bin upper edge → targets
@@ -146,23 +146,11 @@ class Stats:
             "records_in": self.records_in, "records_kept": sum(self.kept.values()), "records_rejected": rejected,
             "adds_up": self.records_in == sum(self.kept.values()) + rejected,
             "kept_per_split": dict(self.kept), "instructions_per_split": dict(self.instructions),
-            "rejected_by_reason": dict(self.rejected.most_common()), "figure_types": dict(self.types.most_common()),
+            "rejected_by_kind": dict(self.rejected.most_common()), "figure_types": dict(self.types.most_common()),
             "instructions_per_task": dict(self.tasks), "target_tokens_histogram_sample_1_in_8": {
                 f"<={edge}": self.lengths[edge] for edge in sorted(self.lengths)},
             "targets_truncated": self.truncated, "ocr": dict(self.ocr),
         }
-
-
-def reason_kind(reason: str) -> str:
-    """'image x.png has 9x9 pixels…' → a stable category for counting."""
-    for kind in ("outside the image root", "does not exist", "decompression bomb", "cannot be read",
-                 "not valid UTF-8", "not valid JSON", "has no annotation", "has no image", "second annotation",
-                 "duplicate id", "same image as", "same caption as", "empty caption", "not one of the known types",
-                 "first sentence", "image placeholder", "no 'image'", "no image bytes", "no paper id", "no file_name", "no img_id",
-                 "no 'figure-ID'"):
-        if kind in reason:
-            return kind
-    return reason[:60]
 
 
 class FigureCuration:
@@ -180,27 +168,32 @@ class FigureCuration:
         self.ocr = OcrCache(engine, ocr_cache or self.out_dir / "ocr_cache") if engine else None
 
     # -- per record -------------------------------------------------------------------------
-    def check(self, record: FigureRecord, seen: SeenIndex) -> FigureRecord | str:
-        """The record as it will be used (type normalised, OCR filled), or the reason to reject it."""
+    def check(self, record: FigureRecord, seen: SeenIndex) -> FigureRecord | Rejection:
+        """The record as it will be used (type normalised, OCR filled), or why it is rejected."""
+
+        def reject(kind: str, reason: str) -> Rejection:
+            return Rejection(id=record.id, dataset=record.source.dataset, kind=kind, reason=reason)
+
         try:
             figure_type = normalize_figure_type(record.figure_type, self.known_types)
         except ValueError as error:
             if self.cfg.unknown_types == "reject":
-                return str(error)
+                return reject("unknown_figure_type", str(error))
             figure_type = None
         if not record.caption.strip():
-            return "empty caption"
+            return reject("empty_caption", "empty caption")
         if any(IMAGE_PLACEHOLDER in text for text in (record.caption, *record.ocr, *record.mentions,
                                                        *record.paragraphs)):
-            return f"its text contains the image placeholder {IMAGE_PLACEHOLDER}, which would add an image slot"
+            return reject("image_placeholder_in_text", f"its text contains the image placeholder "
+                                                       f"{IMAGE_PLACEHOLDER}, which would add an image slot")
         try:
             if self.cfg.image_check == "none":  # no file is opened: a lexical check, no disk access
                 path = inside_root(self.image_root, record.image, record.id)
             else:
                 path = resolve_image(self.image_root, record.image, record.id)
                 check_image(path, record.id, self.cfg.image_check, self.cfg.max_pixels)
-        except ValueError as error:
-            return str(error)
+        except ImageError as error:
+            return reject(error.kind, str(error))
         keys = [f"id:{record.id}"]
         if self.cfg.dedupe:
             keys.append(f"image:{file_digest(path) if self.cfg.image_check != 'none' else path}")
@@ -209,10 +202,10 @@ class FigureCuration:
         if taken is not None:
             key, owner = taken
             if key.startswith("id:"):
-                return f"duplicate id {record.id}"
+                return reject("duplicate_id", f"duplicate id {record.id}")
             if key.startswith("image:"):
-                return f"same image as {owner}"
-            return f"same caption as {owner} on paper {record.source.paper_id}"
+                return reject("duplicate_image", f"same image as {owner}")
+            return reject("duplicate_caption", f"same caption as {owner} on paper {record.source.paper_id}")
         ocr = record.ocr
         if ocr:
             self.stats.ocr["carried"] += 1
@@ -224,7 +217,7 @@ class FigureCuration:
                 self.stats.ocr["failed"] += 1
         return record.model_copy(update={"figure_type": figure_type, "ocr": ocr})
 
-    def instructions(self, records: list[FigureRecord]) -> list[tuple[FigureRecord, list[Instruction] | str]]:
+    def instructions(self, records: list[FigureRecord]) -> list[tuple[FigureRecord, list[Instruction] | Rejection]]:
         """Each record's instructions with targets cut to the token limit, or why it has none.
 
         Token counts are exact for every target that could exceed the limit, and for a fixed 1-in-8
@@ -246,7 +239,9 @@ class FigureCuration:
                 if tokens is not None and tokens > self.cfg.max_target_tokens:
                     cut = self.limiter.cut(item.conversations[-1].value)
                     if cut is None:
-                        failure = (f"the first sentence of its {item.source['task']} target is longer than "
+                        failure = Rejection(
+                            id=record.id, dataset=record.source.dataset, kind="first_sentence_too_long",
+                            reason=f"the first sentence of its {item.source['task']} target is longer than "
                                    f"{self.cfg.max_target_tokens} tokens")
                         break
                     self.stats.truncated += 1
@@ -298,13 +293,13 @@ class FigureCuration:
                 self._reject(item, handles)
                 continue
             result = self.check(item, seen)
-            if isinstance(result, str):
-                self._reject(Rejection(id=item.id, dataset=item.source.dataset, reason=result), handles)
+            if isinstance(result, Rejection):
+                self._reject(result, handles)
             else:
                 checked.append(result)
         for record, result in self.instructions(checked):
-            if isinstance(result, str):
-                self._reject(Rejection(id=record.id, dataset=record.source.dataset, reason=result), handles)
+            if isinstance(result, Rejection):
+                self._reject(result, handles)
                 continue
             split = split_of(record.source.paper_id, self.cfg.test_fraction, self.cfg.val_fraction)
             self.stats.kept[split] += 1
@@ -316,7 +311,7 @@ class FigureCuration:
                 handles[f"{split}.jsonl"].write(instruction.model_dump_json(by_alias=True) + "\n")
 
     def _reject(self, rejection: Rejection, handles: dict) -> None:
-        self.stats.rejected[reason_kind(rejection.reason)] += 1
+        self.stats.rejected[rejection.kind] += 1
         handles["rejected.jsonl"].write(rejection.model_dump_json() + "\n")
 
 
@@ -349,7 +344,7 @@ def write_quality_report(out_dir: Path, result: dict) -> None:
         *(f"| {s} | {result['kept_per_split'].get(s, 0)} | {result['instructions_per_split'].get(s, 0)} |"
           for s in SPLITS),
         "", "| rejected because | records |", "|---|---|",
-        *(f"| {reason} | {count} |" for reason, count in result["rejected_by_reason"].items()),
+        *(f"| {reason} | {count} |" for reason, count in result["rejected_by_kind"].items()),
         "", f"Targets cut at a sentence boundary to {result['config']['max_target_tokens']} tokens: "
             f"{result['targets_truncated']}. OCR: " + (", ".join(f"{k} {v}" for k, v in result["ocr"].items() if v)
                                                         or "not run") + ".",

@@ -7,7 +7,6 @@ keep the order of the papers given, whatever the order in which processes finish
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -32,13 +31,6 @@ def paper_sources(paths: list[Path], kind: str) -> list[Path]:
     return found
 
 
-def reason_kind(reason: str) -> str:
-    """'Figure 4: graphics file 'x' not found' → "graphics file '…' not found": a category to count."""
-    reason = re.sub(r"^(?:Figure|Table) \d+(?: \(page \d+\))?: ", "", reason)
-    reason = re.sub(r"'[^']*'", "'…'", reason)
-    return re.sub(r"\d+", "N", reason)[:70]
-
-
 def _one(args) -> tuple[list[dict], list[dict], int, float]:
     reader, source, out_dir = args
     started = time.perf_counter()
@@ -46,7 +38,7 @@ def _one(args) -> tuple[list[dict], list[dict], int, float]:
         records, rejected, pages = reader(source, out_dir)
     except Exception as error:  # one broken paper never stops the batch
         records, rejected, pages = [], [Rejection(id=Path(source).stem, dataset="papers", where=Path(source).name,
-                                                  reason=f"{type(error).__name__}: {error}")], 0
+                                                  kind="reader_crashed", reason=f"{type(error).__name__}: {error}")], 0
     return ([r.model_dump() for r in records], [r.model_dump() for r in rejected], pages,
             time.perf_counter() - started)
 
@@ -69,8 +61,7 @@ def curate_papers(sources: list[Path], out_dir: Path, reader: Callable, workers:
                 figures.write(json.dumps(FigureRecord.model_validate(record).model_dump(), ensure_ascii=False) + "\n")
             for rejection in refused:
                 rejects.write(json.dumps(rejection, ensure_ascii=False) + "\n")
-                key = reason_kind(rejection["reason"])
-                reasons[key] = reasons.get(key, 0) + 1
+                reasons[rejection["kind"]] = reasons.get(rejection["kind"], 0) + 1
             records += len(found)
             rejected += len(refused)
             pages += page_count
@@ -79,6 +70,6 @@ def curate_papers(sources: list[Path], out_dir: Path, reader: Callable, workers:
     seconds = time.perf_counter() - started
     summary = {"papers": len(sources), "figures": records, "rejected": rejected, "pages": pages,
                "seconds": round(seconds, 2), "pages_per_second": round(pages / seconds, 2) if seconds else None,
-               "rejected_by_reason": reasons}
+               "rejected_by_kind": dict(sorted(reasons.items(), key=lambda kv: -kv[1]))}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

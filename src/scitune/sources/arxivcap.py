@@ -52,14 +52,14 @@ def read_arxivcap(shards: list[Path], image_dir: Path, dataset: str = "arxivcap"
 
 def _record(paper, record_id, figure, pair, image_dir, dataset, where) -> FigureRecord | Rejection:
     if not paper:
-        return Rejection(id=record_id, dataset=dataset, where=where, reason="row has no paper id ('src')")
+        return Rejection(id=record_id, dataset=dataset, where=where, kind="no_paper_id", reason="row has no paper id ('src')")
     image = pair.get("image") or {}
     data = image.get("bytes") if isinstance(image, dict) else None
     if not data:
-        return Rejection(id=record_id, dataset=dataset, where=where, reason="figure has no image bytes")
+        return Rejection(id=record_id, dataset=dataset, where=where, kind="no_image_bytes", reason="figure has no image bytes")
     caption = " ".join(texts(figure.get("caption")) + texts(pair.get("sub_caption")))
     if has_bad_text(caption, pair.get("image_ocr")):
-        return Rejection(id=record_id, dataset=dataset, where=where, reason="text is not valid UTF-8")
+        return Rejection(id=record_id, dataset=dataset, where=where, kind="invalid_utf8", reason="text is not valid UTF-8")
     return FigureRecord(
         id=f"{dataset}-{record_id}", image=_store(data, image_dir), figure_type=None, caption=caption,
         ocr=texts(pair.get("image_ocr")),

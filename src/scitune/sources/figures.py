@@ -51,10 +51,10 @@ def read_records_jsonl(path: Path) -> Iterator[FigureRecord | Rejection]:
                 yield FigureRecord.model_validate(json.loads(raw.decode("utf-8")))
             except UnicodeDecodeError:
                 yield Rejection(id=str(number), dataset=path.stem, where=f"{path.name}:{number}",
-                                reason="text is not valid UTF-8")
+                                kind="invalid_utf8", reason="text is not valid UTF-8")
             except ValueError as error:
                 yield Rejection(id=str(number), dataset=path.stem, where=f"{path.name}:{number}",
-                                reason=f"not a valid FigureRecord: {str(error).splitlines()[0]}")
+                                kind="invalid_record", reason=f"not a valid FigureRecord: {str(error).splitlines()[0]}")
 
 
 def read_figures(fmt: str, path: Path, image_dir: Path | None = None) -> Iterator[FigureRecord | Rejection]:

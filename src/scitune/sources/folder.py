@@ -33,12 +33,12 @@ def read_folder(folder: Path, dataset: str | None = None) -> Iterator[FigureReco
     for number, row in rows:
         where = f"{path.name}:{number}"
         row_id = str(row.get("id") or number) if isinstance(row, dict) else str(number)
-        if isinstance(row, str):
-            yield Rejection(id=row_id, dataset=dataset, where=where, reason=row)
+        if isinstance(row, tuple):  # (kind, reason) of a line that could not be read
+            yield Rejection(id=row_id, dataset=dataset, where=where, kind=row[0], reason=row[1])
             continue
         image, caption = row.get("image"), row.get("caption")
         if not image or not isinstance(image, str):
-            yield Rejection(id=row_id, dataset=dataset, where=where, reason="no 'image' path")
+            yield Rejection(id=row_id, dataset=dataset, where=where, kind="no_image_path", reason="no 'image' path")
             continue
         split = (lambda v: [t for t in v.split(" | ") if t.strip()]) if path.suffix == ".csv" else texts
         yield FigureRecord(
@@ -51,7 +51,7 @@ def read_folder(folder: Path, dataset: str | None = None) -> Iterator[FigureReco
         )
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | str]]:
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | tuple[str, str]]]:
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -59,19 +59,19 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | str]]:
             try:
                 row = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError:
-                yield number, "text is not valid UTF-8"
+                yield number, ("invalid_utf8", "text is not valid UTF-8")
                 continue
             except json.JSONDecodeError as error:
-                yield number, f"not valid JSON: {error}"
+                yield number, ("invalid_json", f"not valid JSON: {error}")
                 continue
-            yield number, row if isinstance(row, dict) else "line is not a JSON object"
+            yield number, row if isinstance(row, dict) else ("invalid_row", "line is not a JSON object")
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict | str]]:
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict | tuple[str, str]]]:
     text = io.TextIOWrapper(open(path, "rb"), encoding="utf-8", errors="replace", newline="")
     with text:
         for number, row in enumerate(csv.DictReader(text), start=2):
             if any(BAD_TEXT in (value or "") for value in row.values() if isinstance(value, str)):
-                yield number, "text is not valid UTF-8"
+                yield number, ("invalid_utf8", "text is not valid UTF-8")
                 continue
             yield number, row

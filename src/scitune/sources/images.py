@@ -22,6 +22,14 @@ DEFAULT_MAX_PIXELS = 89_478_485
 """Pillow's own decompression-bomb threshold (≈ 9459² pixels); configurable per call."""
 
 
+class ImageError(ValueError):
+    """An image that cannot be used; KIND says why in one stable word for counting."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
 @lru_cache(maxsize=64)
 def _real_root(image_root: str) -> str:
     return os.path.realpath(image_root)
@@ -32,9 +40,9 @@ def resolve_image(image_root: Path, relative: str, item_id: str, must_exist: boo
     root = _real_root(str(image_root))
     path = os.path.realpath(os.path.join(root, relative))
     if not path.startswith(root.rstrip(os.sep) + os.sep):
-        raise ValueError(f"item {item_id}: image {relative} is outside the image root {root}")
+        raise ImageError("outside_image_root", f"item {item_id}: image {relative} is outside the image root {root}")
     if must_exist and not os.path.isfile(path):
-        raise ValueError(f"item {item_id}: image {path} does not exist")
+        raise ImageError("missing_image", f"item {item_id}: image {path} does not exist")
     return Path(path)
 
 
@@ -45,7 +53,7 @@ def inside_root(image_root: Path, relative: str, item_id: str) -> str:
     root = _real_root(str(image_root))
     path = os.path.normpath(os.path.join(root, relative))
     if not path.startswith(root.rstrip(os.sep) + os.sep):
-        raise ValueError(f"item {item_id}: image {relative} is outside the image root {root}")
+        raise ImageError("outside_image_root", f"item {item_id}: image {relative} is outside the image root {root}")
     return path
 
 
@@ -57,12 +65,12 @@ def check_image(path: Path, item_id: str, level: ImageCheck = "decode", max_pixe
         with Image.open(path) as image:
             width, height = image.size
             if width * height > max_pixels:
-                raise ValueError(f"item {item_id}: image {path.name} has {width}x{height} pixels, more than the "
+                raise ImageError("too_many_pixels", f"item {item_id}: image {path.name} has {width}x{height} pixels, more than the "
                                  f"limit of {max_pixels} (a decompression bomb?)")
             if level == "decode":
                 image.load()
     except (OSError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ValueError(f"item {item_id}: image {path.name} cannot be read: {error}") from None
+        raise ImageError("unreadable_image", f"item {item_id}: image {path.name} cannot be read: {error}") from None
 
 
 def load_image(image_root: Path, relative: str, item_id: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -73,7 +81,7 @@ def load_image(image_root: Path, relative: str, item_id: str, max_pixels: int = 
         with Image.open(path) as image:
             return image.convert("RGB")
     except (OSError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ValueError(f"item {item_id}: image {path} cannot be read: {error}") from None
+        raise ImageError("unreadable_image", f"item {item_id}: image {path} cannot be read: {error}") from None
 
 
 def file_digest(path: Path) -> str:

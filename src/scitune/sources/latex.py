@@ -301,8 +301,9 @@ def read_latex_paper(source: Path, out_dir: Path, paper_id: str | None = None,
     paper = paper_id or re.sub(r"(\.tar)?\.(gz|tgz|tar|tex)$", "", source.name)
     records, rejected = [], []
 
-    def reject(item: str, reason: str) -> None:
-        rejected.append(Rejection(id=f"{paper}-{item}", dataset=DATASET, reason=reason, where=source.name))
+    def reject(item: str, kind: str, reason: str) -> None:
+        rejected.append(Rejection(id=f"{paper}-{item}", dataset=DATASET, kind=kind, reason=reason,
+                                  where=source.name))
 
     try:
         folder = unpack(source, Path(out_dir) / "sources" / paper)
@@ -310,17 +311,17 @@ def read_latex_paper(source: Path, out_dir: Path, paper_id: str | None = None,
         problems: list[str] = []
         text = expand_inputs(main, folder, problems)
     except (LatexError, OSError, tarfile.TarError, EOFError) as error:
-        reject("paper", str(error))
+        reject("paper", "unreadable_paper", str(error))
         return records, rejected
     for problem in problems:
-        reject("paper", problem)
+        reject("paper", "paper_problem", problem)
     begin = _BEGIN_DOC.search(text)
     body = text[begin.end():] if begin else text
     body = body.split("\\end{document}")[0]
     macros = simple_macros(text[: begin.start()] if begin else "")
     floats, float_problems = parse_floats(body)
     for problem in float_problems:
-        reject("paper", problem)
+        reject("paper", "paper_problem", problem)
     labels = {f.label: f"{f.kind.capitalize()} {f.number}" for f in floats if f.label}
     paragraphs = [clean_text(p, labels, macros) for p in paragraphs_of(body)]
     dirs = graphics_dirs(text, main.parent)
@@ -329,26 +330,26 @@ def read_latex_paper(source: Path, out_dir: Path, paper_id: str | None = None,
         figure_id = f"{item.kind.capitalize()}{item.number}"
         caption = clean_text(item.caption, labels, macros)
         if not caption:
-            reject(figure_id, f"{name} has no caption")
+            reject(figure_id, "no_caption", f"{name} has no caption")
             continue
         cited = re.compile(re.escape(name) + r"(?![0-9])")
         citing = [p for p in paragraphs if cited.search(p)]
         sentences = [s for p in citing for s in _SENTENCE.split(p) if cited.search(s)]
         if not item.panels:
-            reject(figure_id, f"{name} is drawn in LaTeX ({item.evidence or 'no image file'}): render the paper "
+            reject(figure_id, "drawn_in_latex", f"{name} is drawn in LaTeX ({item.evidence or 'no image file'}): render the paper "
                               "to PDF and use `scitune curate pdf` for it")
             continue
         for letter, (file, subcaption) in zip("abcdefghijklmnopqrstuvwxyz", item.panels):
             panel = f"{figure_id}{letter if len(item.panels) > 1 else ''}"
             found = find_graphic(file, dirs, folder)
             if found is None:
-                reject(panel, f"{name}: graphics file '{file}' not found")
+                reject(panel, "missing_graphics", f"{name}: graphics file '{file}' not found")
                 continue
             image = f"images/{paper}/{panel}.png"
             try:
                 to_png(found, Path(out_dir) / image, dpi)
             except (LatexError, OSError, subprocess.SubprocessError) as error:
-                reject(panel, f"{name}: {error}")
+                reject(panel, getattr(error, "kind", "unreadable_graphics"), f"{name}: {error}")
                 continue
             text_caption = caption + (f" ({letter}) {clean_text(subcaption, labels, macros)}"
                                       if subcaption and len(item.panels) > 1 else "")

@@ -165,21 +165,22 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
     records: list[FigureRecord] = []
     rejected: list[Rejection] = []
 
-    def reject(item: str, reason: str) -> None:
-        rejected.append(Rejection(id=f"{paper}-{item}", dataset=DATASET, reason=reason, where=source.name))
+    def reject(item: str, kind: str, reason: str) -> None:
+        rejected.append(Rejection(id=f"{paper}-{item}", dataset=DATASET, kind=kind, reason=reason,
+                                  where=source.name))
 
     try:
         document = pdfplumber.open(source)
         rendered = pdfium.PdfDocument(str(source))
     except Exception as error:  # pdfminer and pdfium raise many types for encrypted or damaged files
-        reject("paper", f"cannot open the PDF (encrypted or damaged?): {type(error).__name__}: {error}")
+        reject("paper", "unreadable_pdf", f"cannot open the PDF (encrypted or damaged?): {type(error).__name__}: {error}")
         return records, rejected, 0
     found: list[tuple[Caption, int, tuple | None, list[Line]]] = []
     body: list[str] = []
     pages = 0
     try:
         if len(document.pages) > max_pages:
-            reject("paper", f"{len(document.pages)} pages, more than max_pages {max_pages}: only the first "
+            reject("paper", "too_many_pages", f"{len(document.pages)} pages, more than max_pages {max_pages}: only the first "
                             f"{max_pages} are read")
         for number, page in enumerate(document.pages[:max_pages], start=1):
             pages += 1
@@ -209,7 +210,7 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
         for caption, page_number, box, lines in found:
             figure_id = f"{caption.kind}{caption.number}"
             if box is None:
-                reject(figure_id, f"{caption.kind} {caption.number} (page {page_number}): no drawing or image found "
+                reject(figure_id, "no_figure_region", f"{caption.kind} {caption.number} (page {page_number}): no drawing or image found "
                                   "next to its caption")
                 continue
             image = f"images/{paper}/{figure_id}.png"
@@ -236,7 +237,7 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
                 caption=caption.text, ocr=inside, mentions=mentions,
                 source={"dataset": DATASET, "paper_id": paper, "figure_id": figure_id, "license": "the paper's own"}))
     except Exception as error:
-        reject("paper", f"damaged PDF: {type(error).__name__}: {error}")
+        reject("paper", "unreadable_pdf", f"damaged PDF: {type(error).__name__}: {error}")
     finally:
         document.close()
         rendered.close()

@@ -56,7 +56,7 @@ def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[Figur
         for key, number in index.execute(f"SELECT image_id, number FROM raw WHERE rowid NOT IN ({first}) "
                                          "ORDER BY number"):
             yield Rejection(id=key, dataset=dataset, where=f"{path.name} annotations[{number}]",
-                            reason=f"second annotation of image id {key} (the first is used)")
+                            kind="second_annotation", reason=f"second annotation of image id {key} (the first is used)")
         index.execute(f"CREATE TABLE ann AS SELECT image_id, data, 0 AS used FROM raw WHERE rowid IN ({first})")
         index.execute("CREATE UNIQUE INDEX by_image ON ann (image_id)")
         index.execute("DROP TABLE raw")
@@ -66,11 +66,12 @@ def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[Figur
             row = index.execute("UPDATE ann SET used = 1 WHERE image_id = ? RETURNING data", (key,)).fetchone()
             if row is None:
                 yield Rejection(id=key, dataset=dataset, where=f"{path.name} images[{number}]",
-                                reason=f"image id {key} has no annotation")
+                                kind="image_without_annotation", reason=f"image id {key} has no annotation")
                 continue
             yield _challenge_record(image, pickle.loads(row[0]), dataset, number, path.name, stream.suspect)
         for (key,) in index.execute("SELECT image_id FROM ann WHERE used = 0"):
-            yield Rejection(id=key, dataset=dataset, where=path.name, reason=f"annotation of image id {key} has no image")
+            yield Rejection(id=key, dataset=dataset, where=path.name, kind="annotation_without_image",
+                            reason=f"annotation of image id {key} has no image")
         index.close()
 
 
@@ -80,11 +81,11 @@ def _challenge_record(image: dict, annotation: dict, dataset: str, number: int, 
     record_id = str(image.get("id"))
     where = f"{file} images[{number}]"
     if not isinstance(file_name, str) or not file_name:
-        return Rejection(id=record_id, dataset=dataset, where=where, reason="image has no file_name")
+        return Rejection(id=record_id, dataset=dataset, where=where, kind="no_file_name", reason="image has no file_name")
     caption = annotation.get("caption_no_index") or annotation.get("caption") or ""
     fields = (caption, image.get("ocr"), annotation.get("mention"), annotation.get("paragraph"), file_name)
     if suspect and has_bad_text(*fields):
-        return Rejection(id=record_id, dataset=dataset, where=where, reason="text is not valid UTF-8")
+        return Rejection(id=record_id, dataset=dataset, where=where, kind="invalid_utf8", reason="text is not valid UTF-8")
     paper = str(image.get("paper_id") or paper_of(file_name))
     return FigureRecord(
         id=f"{dataset}-{record_id}", image=file_name, figure_type=image.get("figure_type"),
@@ -102,14 +103,16 @@ def read_scicap_original(folder: Path, dataset: str = "scicap") -> Iterator[Figu
         try:
             data = json.loads(path.read_bytes().decode("utf-8"))
         except UnicodeDecodeError:
-            yield Rejection(id=path.stem, dataset=dataset, where=path.name, reason="text is not valid UTF-8")
+            yield Rejection(id=path.stem, dataset=dataset, where=path.name, kind="invalid_utf8",
+                            reason="text is not valid UTF-8")
             continue
         except json.JSONDecodeError as error:
-            yield Rejection(id=path.stem, dataset=dataset, where=path.name, reason=f"not valid JSON: {error}")
+            yield Rejection(id=path.stem, dataset=dataset, where=path.name, kind="invalid_json",
+                            reason=f"not valid JSON: {error}")
             continue
         figure = data.get("figure-ID") if isinstance(data, dict) else None
         if not figure:
-            yield Rejection(id=path.stem, dataset=dataset, where=path.name, reason="no 'figure-ID'")
+            yield Rejection(id=path.stem, dataset=dataset, where=path.name, kind="no_figure_id", reason="no 'figure-ID'")
             continue
         original = data.get("0-originally-extracted")
         caption = original.get("caption") if isinstance(original, dict) else original

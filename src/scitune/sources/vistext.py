@@ -28,11 +28,11 @@ def read_vistext(path: Path, dataset: str = "vistext") -> Iterator[FigureRecord 
             image_id = str(item.get("img_id") or "")
             record_id = str(item.get("caption_id") or image_id or number)
             if not image_id:
-                yield Rejection(id=record_id, dataset=dataset, where=where, reason="record has no img_id")
+                yield Rejection(id=record_id, dataset=dataset, where=where, kind="no_img_id", reason="record has no img_id")
                 continue
             caption = item.get("caption_L2L3")
             if has_bad_text(caption):
-                yield Rejection(id=record_id, dataset=dataset, where=where, reason="text is not valid UTF-8")
+                yield Rejection(id=record_id, dataset=dataset, where=where, kind="invalid_utf8", reason="text is not valid UTF-8")
                 continue
             properties = item.get("L1_properties")
             chart = item.get("chart_type") or (properties[0] if isinstance(properties, list) and properties else None)
