@@ -1,17 +1,22 @@
-"""The ScienceQA scorer: deterministic answer extraction and accuracy per official category.
+"""The ScienceQA scorer: answer extraction by a named rule and accuracy per official category.
 
 Categories follow the official evaluator: NAT/SOC/LAN by subject; TXT = hint non-empty, IMG = image
 present, NO = neither (TXT and IMG overlap); G1-6 / G7-12 by grade; Avg over all questions of the
-split. A prediction that cannot be parsed counts as wrong under the default policy (the official
-rule); `random` picks a seeded option per pid, `exclude` leaves it out. A category family whose
-metadata is missing for any problem (LLaVA's files carry no subject or grade) is reported as None.
+split. A category family whose metadata is missing for any problem (LLaVA's files carry no subject
+or grade) is reported as None.
+
+Answers are read from text by a rule (answer_rules.py): `official` by default, bit for bit as
+ScienceQA's evaluator; every result records its rule. A text the rule cannot read, or a missing
+prediction, is a failure, scored by the policy: `wrong` (LLaVA-1.5's evaluator), `random` (a seeded
+option per pid; ScienceQA's evaluator also picks at random, from an unseeded-per-pid global RNG, so
+its draws cannot be replayed), or `exclude` (left out of every count).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,11 +24,18 @@ from pathlib import Path
 from typing import Literal
 
 from scitune.contracts import Problem
-from scitune.curate.scienceqa import LETTERS
+from scitune.evaluate.answer_rules import RULES, Rule, check_rule, read_answer, rule_for_format
+
+__all__ = ["CATEGORIES", "REFERENCE_ROWS", "RULES", "Answers", "Rule", "categories_of", "extract_choice",
+           "load_answers", "markdown_table", "rule_for_format", "score", "scoring_note"]
+
+log = logging.getLogger(__name__)
 
 CATEGORIES = ("NAT", "SOC", "LAN", "TXT", "IMG", "NO", "G1-6", "G7-12", "Avg")
 SUBJECTS = {"natural science": "NAT", "social science": "SOC", "language science": "LAN"}
 Policy = Literal["wrong", "random", "exclude"]
+POLICIES = ("wrong", "random", "exclude")
+Source = Literal["results", "outputs"]
 
 REFERENCE_ROWS: dict[str, tuple[float, ...]] = {
     # Official leaderboard / papers, in CATEGORIES order.
@@ -34,28 +46,10 @@ REFERENCE_ROWS: dict[str, tuple[float, ...]] = {
     "LLaMA-SciTune-7B": (84.50, 94.15, 82.91, 88.35, 83.64, 88.74, 85.05, 85.60, 86.11),
 }
 
-_PATTERNS = (
-    re.compile(r"ANSWER:\s*\(?([A-E])\)?\.?\s*$"),            # LEPA: '…###\nANSWER: B.'
-    re.compile(r"[Tt]he answer is:?\s*\(?([A-E])\)?(?=[.\s]|$)"),
-    re.compile(r"^\(?([A-E])\)?(?:[.)]?)$"),                     # 'B', 'B.', '(B)'
-)
 
-
-def extract_choice(text: str, choices: list[str]) -> int | None:
-    """The chosen option index, or None when the text names none (a parse failure).
-
-    Accepted, in this order: `ANSWER: X.` at the end (LEPA), `The answer is X`, a bare letter as
-    `X`, `X.` or `(X)`, and the exact text of one option (case-insensitive). Nothing else.
-    """
-    text = text.strip()
-    for pattern in _PATTERNS:
-        match = pattern.search(text)
-        if match:
-            index = LETTERS.index(match.group(1))
-            return index if index < len(choices) else None
-    normalized = text.rstrip(".").strip().lower()
-    matches = [i for i, choice in enumerate(choices) if normalized == choice.strip().lower()]
-    return matches[0] if len(matches) == 1 else None
+def extract_choice(text: str, choices: list[str], rule: Rule = "official") -> int | None:
+    """The chosen option index under RULE, or None when the rule reads no single option (a failure)."""
+    return read_answer(text, choices, rule).index
 
 
 @dataclass
@@ -71,41 +65,87 @@ class Answers:
     def ids(self) -> set[str]:
         return set(self.text) | set(self.index)
 
+    def bad(self, issue: str) -> None:
+        self.malformed += 1
+        self.issues.append(issue)
 
-def load_answers(path: Path) -> Answers:
-    """Our predictions JSONL ({"id", "text"}), LLaVA answer JSONL ({"question_id", "text"}), or the
-    official results JSON ({"results": {pid: choice index}}). Bad lines are counted, not fatal."""
-    path = Path(path)
-    answers = Answers()
-    content = path.read_text(encoding="utf-8")
-    if content.lstrip().startswith("{") and "\n{" not in content.strip():
-        data = json.loads(content)
-        if "results" in data:
-            for pid, index in data["results"].items():
-                if isinstance(index, bool) or not isinstance(index, int):
-                    answers.issues.append(f"prediction for {pid}: choice index {index!r} is not an integer")
-                    answers.malformed += 1
-                    continue
-                answers.index[str(pid)] = index
-            return answers
-    for number, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
+
+def _pid(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"id {value!r} is not a string or an integer")
+    return str(value)
+
+
+def _official_json(data: dict, name: str, source: Source, answers: Answers) -> None:
+    """The official results JSON: `results` {pid: choice index} and `outputs` {pid: generated text}."""
+    if source not in data:
+        other = "outputs" if source == "results" else "results"
+        hint = f"; read its '{other}' with source='{other}'" if other in data else ""
+        answers.bad(f"{name}: no '{source}' map in the results file (keys: {', '.join(sorted(data))}){hint}")
+        return
+    entries = data[source]
+    if not isinstance(entries, dict):
+        answers.bad(f"{name}: '{source}' is a {type(entries).__name__}, not a map of pid to prediction")
+        return
+    for pid, value in entries.items():
+        if source == "results":
+            if isinstance(value, bool) or not isinstance(value, int):
+                answers.bad(f"prediction for {pid}: choice index {value!r} is not an integer")
+                continue
+            answers.index[str(pid)] = value
+        elif not isinstance(value, str):
+            answers.bad(f"prediction for {pid}: output {value!r} is not a string")
+        else:
+            answers.text[str(pid)] = value
+
+
+def _jsonl(lines: list[bytes], name: str, answers: Answers) -> None:
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
             continue
         try:
-            record = json.loads(line)
-            pid = str(record["id"] if "id" in record else record["question_id"])
+            record = json.loads(raw.decode("utf-8"))
+            if not isinstance(record, dict):
+                raise TypeError(f"a JSON {type(record).__name__}, not an object")
+            pid = _pid(record["id"] if "id" in record else record["question_id"])
             text = record["text"]
             if not isinstance(text, str):
                 raise TypeError("'text' is not a string")
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            answers.malformed += 1
-            answers.issues.append(f"{path.name}:{number}: unreadable prediction line ({error})")
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+            detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+            answers.bad(f"{name}:{number}: unreadable prediction line ({detail})")
             continue
         if pid in answers.text:
             answers.duplicates += 1
             answers.issues.append(f"prediction for {pid} appears more than once; the first is scored")
             continue
         answers.text[pid] = text
+
+
+def load_answers(path: Path, source: Source = "results") -> Answers:
+    """Our predictions JSONL ({"id", "text"}), LLaVA answer JSONL ({"question_id", "text"}), or the
+    official results JSON, read from its `results` choice indices (as published: no rule applied) or,
+    with source="outputs", from its generated texts (read by the scoring rule).
+
+    A torn or invalid line, or a torn results file, is counted in `malformed` and named in
+    `issues`; nothing in a predictions file makes this raise."""
+    path = Path(path)
+    answers = Answers()
+    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    try:
+        document = json.loads(raw.decode("utf-8")) if raw.lstrip().startswith(b"{") else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        document = error
+    if isinstance(document, dict) and ({"results", "outputs"} & set(document)):
+        _official_json(document, path.name, source, answers)
+    else:
+        _jsonl(raw.splitlines(), path.name, answers)
+        if isinstance(document, Exception) and not answers.text and answers.malformed > 1:
+            # No line is a record: a whole JSON document (pretty-printed results) cut short, not N bad lines.
+            answers = Answers()
+            answers.bad(f"{path.name}: neither JSON lines nor a complete JSON document ({document}); torn file?")
+    if answers.malformed:
+        log.warning("%s: %d unreadable predictions (first: %s)", path.name, answers.malformed, answers.issues[0])
     return answers
 
 
@@ -134,16 +174,29 @@ def _unavailable(problems: list[Problem]) -> dict[str, str]:
     return reasons
 
 
-def score(problems: Iterable[Problem], answers: Answers, policy: Policy = "wrong", seed: int = 0) -> dict:
-    """Accuracy per category (percent, two decimals) with counts and every failure counted."""
+def _pid_order(pid: str) -> tuple[int, int | str]:
+    return (0, int(pid)) if pid.isdigit() else (1, pid)
+
+
+def score(problems: Iterable[Problem], answers: Answers, policy: Policy = "wrong", seed: int = 0,
+          rule: Rule = "official") -> dict:
+    """Accuracy per category (percent, two decimals) with counts and every failure counted.
+
+    Texts are read by RULE (see answer_rules.RULES); choice indices (an official results file) are
+    taken as given. The result names the rule and lists the pids whose text it could not read, by reason."""
+    rule = check_rule(rule)
+    if policy not in POLICIES:
+        raise ValueError(f"unknown failure policy '{policy}': expected one of {', '.join(POLICIES)}")
     problems = list(problems)
     correct, total = Counter(), Counter()
     by_topic, by_skill = defaultdict(Counter), defaultdict(Counter)
-    failures = missing = invalid = 0
+    missing = invalid = from_text = from_index = 0
+    failed: dict[str, list[str]] = defaultdict(list)
     outcomes: dict[str, int] = {}
     issues = list(answers.issues)
     for problem in problems:
         if problem.pid in answers.index:
+            from_index += 1
             choice = answers.index[problem.pid]
             if not 0 <= choice < len(problem.choices):
                 invalid += 1
@@ -151,8 +204,11 @@ def score(problems: Iterable[Problem], answers: Answers, policy: Policy = "wrong
                               f"for {len(problem.choices)} choices")
                 choice = None
         elif problem.pid in answers.text:
-            choice = extract_choice(answers.text[problem.pid], problem.choices)
-            failures += choice is None
+            from_text += 1
+            reading = read_answer(answers.text[problem.pid], problem.choices, rule)
+            choice = reading.index
+            if reading.failure:
+                failed[reading.failure].append(problem.pid)
         else:
             missing += 1
             choice = None
@@ -171,7 +227,7 @@ def score(problems: Iterable[Problem], answers: Answers, policy: Policy = "wrong
                 table[key]["total"] += 1
                 table[key]["correct"] += hit
     known = {p.pid for p in problems}
-    unknown = sorted(answers.ids() - known)
+    unknown = sorted(answers.ids() - known, key=_pid_order)
     if unknown:
         issues.append(f"{len(unknown)} predictions name pids that are not in the scored problems "
                       f"(first: {', '.join(unknown[:5])})")
@@ -185,7 +241,13 @@ def score(problems: Iterable[Problem], answers: Answers, policy: Policy = "wrong
         "counts": {c: total[c] for c in CATEGORIES},
         "correct": {c: correct[c] for c in CATEGORIES},
         "unavailable": unavailable,
-        "parse_failures": failures,
+        "rule": rule,
+        "rule_description": RULES[rule],
+        "read_by_rule": from_text,
+        "given_as_index": from_index,
+        "parse_failures": sum(len(pids) for pids in failed.values()),
+        "parse_failures_by_reason": {reason: len(pids) for reason, pids in sorted(failed.items())},
+        "parse_failure_pids": {reason: sorted(pids, key=_pid_order) for reason, pids in sorted(failed.items())},
         "missing": missing,
         "invalid_predictions": invalid,
         "malformed_lines": answers.malformed,
@@ -199,6 +261,17 @@ def score(problems: Iterable[Problem], answers: Answers, policy: Policy = "wrong
     }
 
 
+def scoring_note(result: dict) -> str:
+    """One line saying how the answers were read and failures scored (older results: no rule recorded)."""
+    rule = result.get("rule")
+    read = f"answer rule `{rule}` ({RULES[rule]})" if rule in RULES else "answer rule not recorded"
+    if result.get("given_as_index") and not result.get("read_by_rule"):
+        read = "choice indices as given in the file (no text read)"
+    elif result.get("given_as_index"):
+        read += f"; {result['given_as_index']} answers given as choice indices"
+    return f"{read} · failures scored `{result['policy']}`"
+
+
 def markdown_table(result: dict, name: str = "this run") -> str:
     """Our row beside the published reference rows, as the papers print them."""
     def cell(value: float | None) -> str:
@@ -209,8 +282,11 @@ def markdown_table(result: dict, name: str = "this run") -> str:
     for row, values in REFERENCE_ROWS.items():
         lines.append(f"| {row} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
     counts = result["counts"]
-    footer = (f"\nQuestions: {counts['Avg']} · parse failures {result['parse_failures']} · missing "
-              f"{result['missing']} · invalid {result['invalid_predictions']} · policy `{result['policy']}`")
+    reasons = result.get("parse_failures_by_reason") or {}
+    why = f" ({', '.join(f'{reason} {n}' for reason, n in reasons.items())})" if reasons else ""
+    footer = (f"\nQuestions: {counts['Avg']} · parse failures {result['parse_failures']}{why} · missing "
+              f"{result['missing']} · invalid {result['invalid_predictions']} · malformed lines "
+              f"{result.get('malformed_lines', 0)}\n\nScored with {scoring_note(result)}.")
     if result["unavailable"]:
         footer += "\n\nn/a: " + "; ".join(sorted({f"{v}" for v in result["unavailable"].values()}))
     return "\n".join(lines) + "\n" + footer + "\n"
