@@ -1,163 +1,159 @@
-"""FigureRecords from a paper's PDF: captions, the figure region each belongs to, the text inside
-it, and the sentences of the body that name it.
+"""FigureRecords from a paper's PDF: every captioned figure, table and algorithm, its exact caption,
+the picture cropped from the page, the text inside it and the sentences of the body that cite it.
 
-Libraries: `pdfplumber` (MIT) reads the text layer with positions and the drawing objects (images,
-lines, curves, rectangles); `pypdfium2` (Apache-2.0/BSD) renders the page to crop the region. Both
-are permissively licensed and pure pip installs (no Poppler or Ghostscript).
+Libraries: `pypdfium2` (Apache-2.0/BSD) reads the text layer character by character (ToUnicode
+maps, ligatures, positions, font sizes), lists the drawing objects and renders the page; no Poppler
+or Ghostscript is needed. Layout (`pdf_layout`): lines by baseline, words by x-distance, column
+gutters found per page, review-copy line numbers dropped. Captions and regions (`pdf_regions`):
+whole multi-line captions; the region is walked from the caption through drawing objects and short
+text. Mentions: the running text outside captions and regions, in reading order (columns left to
+right), hyphenation across line breaks repaired, split into sentences.
 
-Layout rules, in order: lines are words at one height with no column gutter between them; a
-caption is a line starting `Figure 3:`, `Fig. 3.`, `Table 2:` plus the lines that continue it
-(same left edge, tight spacing); a figure's region is the cluster of drawing objects and short text
-(tick labels, legends) right above its caption in the caption's column (the whole width when the
-caption spans both columns); a table's region is below its caption. Text inside a vector region
-comes from the text layer, so no OCR is needed; a raster region with no text layer is read by the
-OCR engine when one is given.
+A scanned page (an image and no text layer) is read by the OCR engine when one is given (`ocr`:
+an engine name for `scitune.curate.ocr.make_engine`, or an engine); without one it is reported. A
+figure region with no text layer (a raster figure) gets its `ocr` lines from the same engine.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from scitune.contracts import FigureRecord, Rejection
+from scitune.sources.paper_text import numbers_cited
+from scitune.sources.pdf_layout import Char, Line, Page, body_font_size, dehyphenate, make_lines, read_page
+from scitune.sources.pdf_regions import CAPTION, Region, caption_text, find_regions
+
+log = logging.getLogger(__name__)
 
 DATASET = "pdf"
-_CAPTION = re.compile(r"^(?P<kind>Figure|Fig\.|FIGURE|Table|TABLE|Tab\.)\s*(?P<number>\d+)\s*[.:]")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
+_TYPES = {"Table": "table", "Algorithm": "algorithm"}
 
 
 @dataclass
-class Line:
-    words: list[dict]
-    x0: float = 0.0
-    x1: float = 0.0
-    top: float = 0.0
-    bottom: float = 0.0
+class PaperLayout:
+    """What one pass over a PDF finds: its pages, every caption with its region, the running text."""
 
-    def add(self, word: dict) -> None:
-        self.words.append(word)
-        self.x0, self.x1 = min(w["x0"] for w in self.words), max(w["x1"] for w in self.words)
-        self.top, self.bottom = min(w["top"] for w in self.words), max(w["bottom"] for w in self.words)
-
-    @property
-    def text(self) -> str:
-        return " ".join(w["text"] for w in sorted(self.words, key=lambda w: w["x0"]))
-
-    @property
-    def is_body(self) -> bool:
-        """Running text, as opposed to labels inside a figure: several words of some length."""
-        return len(self.words) >= 5 and len(self.text) >= 30
+    pages: list[Page]
+    regions: list[Region]
+    sentences: list[str]
+    vocabulary: set[str]
+    scanned: list[int]
 
 
-@dataclass
-class Caption:
-    kind: str  # "Figure" or "Table"
-    number: int
-    lines: list[Line] = field(default_factory=list)
+def _ocr_chars(document, number: int, engine, scale: float = 300 / 72) -> list[Char]:
+    """A scanned page's words as characters (one per word) from the OCR engine, in page points."""
+    import tempfile
 
-    @property
-    def text(self) -> str:
-        return dehyphenate([line.text for line in self.lines])
-
-    @property
-    def box(self) -> tuple[float, float, float, float]:
-        return (min(line.x0 for line in self.lines), min(line.top for line in self.lines),
-                max(line.x1 for line in self.lines), max(line.bottom for line in self.lines))
-
-
-def dehyphenate(lines: list[str]) -> str:
-    text = ""
-    for line in lines:
-        text = text[:-1] + line if text.endswith("-") else (text + " " + line if text else line)
-    return " ".join(text.split())
+    page = document[number - 1]
+    height = page.get_size()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        image = Path(tmp) / "page.png"
+        page.render(scale=scale).to_pil().convert("RGB").save(image)
+        words = engine.read(image)
+    chars = []
+    for word in words:
+        x0, y0, x1, y1 = (v / scale for v in word.box)
+        size = max(1.0, y1 - y0)
+        for i, part in enumerate(word.text.split()):  # an engine that gives lines: one char per word
+            width = (x1 - x0) / max(1, len(word.text.split()))
+            chars.append(Char(part, x0 + i * width, y0, x0 + (i + 1) * width - 0.3 * size, y1, size, y1))
+    del height
+    return chars
 
 
-def make_lines(words: list[dict], gutter: float = 12.0) -> list[Line]:
-    """Words at one height joined into lines, split where a gap wider than GUTTER (a column break) falls."""
-    lines: list[Line] = []
-    for word in sorted(words, key=lambda w: (round(w["top"]), w["x0"])):
-        for line in lines:
-            if abs(line.top - word["top"]) < 2 and 0 <= word["x0"] - line.x1 < gutter:
-                line.add(word)
-                break
-        else:
-            line = Line([])
-            line.add(word)
-            lines.append(line)
-    return lines
-
-
-def find_captions(lines: list[Line]) -> list[Caption]:
-    captions = []
-    ordered = sorted(lines, key=lambda line: line.top)
-    used: set[int] = set()
-    for line in ordered:
-        match = _CAPTION.match(line.text)
-        if not match or id(line) in used:
-            continue
-        kind = "Table" if match["kind"].lower().startswith("tab") else "Figure"
-        caption = Caption(kind, int(match["number"]), [line])
-        used.add(id(line))
-        while True:  # continuation lines: same left edge, right below, not a new caption
-            last = caption.lines[-1]
-            height = last.bottom - last.top
-            nxt = next((c for c in ordered if id(c) not in used and abs(c.x0 - line.x0) < 4
-                        and 0 <= c.top - last.bottom < 0.8 * height and not _CAPTION.match(c.text)), None)
-            if nxt is None:
-                break
-            caption.lines.append(nxt)
-            used.add(id(nxt))
-        captions.append(caption)
-    return captions
-
-
-def _overlaps(a0: float, a1: float, b0: float, b1: float, slack: float = 0.0) -> bool:
-    return a0 <= b1 + slack and b0 <= a1 + slack
-
-
-def region_of(caption: Caption, objects: list[tuple], page_width: float) -> tuple[float, float, float, float] | None:
-    """The bounding box of the drawing objects and short text that belong to CAPTION: above it for
-    a figure, below it for a table, within the caption's column."""
-    cx0, ctop, cx1, cbottom = caption.box
-    middle = page_width / 2
-    if cx0 < middle - 20 and cx1 > middle + 20:
-        column = (0.0, page_width)
-    elif cx1 <= middle + 20:
-        column = (0.0, middle)
-    else:
-        column = (middle, page_width)
-    def near(candidates):
-        if caption.kind == "Figure":
-            return [o for o in candidates if ctop - 60 <= o[3] <= ctop + 1]
-        return [o for o in candidates if cbottom - 1 <= o[1] <= cbottom + 40]
-
-    touching = [o for o in objects if _overlaps(o[0], o[2], max(column[0], cx0 - 10), min(column[1], cx1 + 10))]
-    seeds = near(touching)
-    if not seeds:
+def _resolve_engine(ocr):
+    if ocr is None or ocr == "none":
         return None
-    if min(o[0] for o in seeds) < column[0] - 10 or max(o[2] for o in seeds) > column[1] + 10:
-        column = (0.0, page_width)  # a figure spanning both columns above a short caption
-    inside = [o for o in objects if o[0] >= column[0] - 10 and o[2] <= column[1] + 10]
-    box = [min(o[0] for o in seeds), min(o[1] for o in seeds), max(o[2] for o in seeds), max(o[3] for o in seeds)]
-    grew = True
-    while grew:  # add whatever touches the region (12 pt slack), never crossing the caption
-        grew = False
-        for o in inside:
-            if o[0] >= box[0] and o[1] >= box[1] and o[2] <= box[2] and o[3] <= box[3]:
-                continue
-            beyond = o[3] > ctop + 1 if caption.kind == "Figure" else o[1] < cbottom - 1
-            if not beyond and _overlaps(o[1], o[3], box[1], box[3], 12) and _overlaps(o[0], o[2], box[0], box[2], 12):
-                box = [min(box[0], o[0]), min(box[1], o[1]), max(box[2], o[2]), max(box[3], o[3])]
-                grew = True
-    return tuple(box)
+    if isinstance(ocr, str):
+        from scitune.curate.ocr import make_engine
+
+        return make_engine(ocr)
+    return ocr
+
+
+def _reading_order(page: Page, lines: list[Line]) -> list[Line]:
+    """Left column before right column between full-width lines, top to bottom."""
+    if page.gutter is None:
+        return sorted(lines, key=lambda line: (line.top, line.x0))
+    middle = (page.gutter[0] + page.gutter[1]) / 2
+    ordered: list[Line] = []
+    band: list[Line] = []
+    for line in sorted(lines, key=lambda line: (line.top, line.x0)):
+        if line.x0 < page.gutter[0] and line.x1 > page.gutter[1]:
+            ordered += sorted(band, key=lambda item: (item.x0 >= middle, item.top)) + [line]
+            band = []
+        else:
+            band.append(line)
+    return ordered + sorted(band, key=lambda item: (item.x0 >= middle, item.top))
+
+
+def layout_paper(document, max_pages: int, ocr_engine=None) -> PaperLayout:
+    """Read every page: lines, captions and regions, and the body text split into sentences."""
+    from scitune.sources.sentences import split_sentences
+
+    pages, scanned = [], []
+    for number in range(1, min(len(document), max_pages) + 1):
+        page = read_page(document, number)
+        if page.chars < 20 and page.images:
+            scanned.append(number)
+            if ocr_engine is not None:
+                page.lines = make_lines(_ocr_chars(document, number, ocr_engine))
+        pages.append(page)
+    body_size = body_font_size(pages)
+    vocabulary = {word.lower() for page in pages for line in page.lines
+                  for word in re.findall(r"[A-Za-z]+(?:-[A-Za-z]+)+", line.text)}
+    regions: list[Region] = []
+    body: list[str] = []
+    seen: set[str] = set()
+    for page in pages:
+        found = find_regions(page, body_size)
+        fresh = []
+        for region in found:  # 'Table 3 (continued)' on a later page is the same table
+            if region.caption.figure_id not in seen:
+                seen.add(region.caption.figure_id)
+                fresh.append(region)
+        regions += fresh
+        skip = {id(line) for region in found for line in region.caption.lines + region.inside}
+        boxes = [r.box for r in found if r.box]
+        text_lines = [line for line in page.lines if id(line) not in skip and not any(
+            b[0] - 2 <= line.x0 and line.x1 <= b[2] + 2 and b[1] - 2 <= line.top and line.bottom <= b[3] + 2
+            for b in boxes)]
+        body += [line.text for line in _reading_order(page, text_lines)]
+    sentences = split_sentences(dehyphenate(body, vocabulary))
+    return PaperLayout(pages, regions, sentences, vocabulary, scanned)
+
+
+def mentions_of(kind: str, number: str, sentences: list[str]) -> list[str]:
+    return [s for s in sentences if number in numbers_cited(s, kind)]
+
+
+def crop(document, page_number: int, box: tuple[float, float, float, float], dpi: int, target: Path,
+         cache: dict | None = None, pad: float = 2.0) -> tuple[int, int]:
+    """Render BOX (points, top-down) of a page at DPI and save it to TARGET; the pixel size."""
+    scale = dpi / 72
+    key = (page_number, dpi)
+    if cache is not None and key in cache:
+        bitmap = cache[key]
+    else:
+        bitmap = document[page_number - 1].render(scale=scale).to_pil().convert("RGB")
+        if cache is not None:
+            cache[key] = bitmap
+    picture = bitmap.crop((max(0, int((box[0] - pad) * scale)), max(0, int((box[1] - pad) * scale)),
+                           min(bitmap.width, int((box[2] + pad) * scale + 1)),
+                           min(bitmap.height, int((box[3] + pad) * scale + 1))))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(target)
+    return picture.size
 
 
 def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int = 80,
-                   ocr_engine=None) -> tuple[list[FigureRecord], list[Rejection], int]:
-    """Every captioned figure and table of one PDF (crops in OUT_DIR/images/PAPER/), the problems
-    met, and the number of pages read."""
-    import pdfplumber
+                   ocr=None) -> tuple[list[FigureRecord], list[Rejection], int]:
+    """Every captioned figure, table and algorithm of one PDF (crops in OUT_DIR/images/PAPER/), the
+    problems met, and the number of pages read. OCR: an engine name or engine for scanned pages and
+    raster figures (None: no OCR; scanned pages are then reported)."""
     import pypdfium2 as pdfium
 
     source = Path(source)
@@ -166,79 +162,55 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
     rejected: list[Rejection] = []
 
     def reject(item: str, kind: str, reason: str) -> None:
-        rejected.append(Rejection(id=f"{paper}-{item}", dataset=DATASET, kind=kind, reason=reason,
-                                  where=source.name))
+        rejected.append(Rejection(id=f"{paper}-{item}", dataset=DATASET, kind=kind, reason=reason, where=source.name))
 
     try:
-        document = pdfplumber.open(source)
-        rendered = pdfium.PdfDocument(str(source))
-    except Exception as error:  # pdfminer and pdfium raise many types for encrypted or damaged files
+        document = pdfium.PdfDocument(str(source))
+    except Exception as error:  # pdfium raises one error type for encrypted, damaged or non-PDF files
         reject("paper", "unreadable_pdf", f"cannot open the PDF (encrypted or damaged?): {type(error).__name__}: {error}")
         return records, rejected, 0
-    found: list[tuple[Caption, int, tuple | None, list[Line]]] = []
-    body: list[str] = []
-    pages = 0
+    pages = min(len(document), max_pages)
     try:
-        if len(document.pages) > max_pages:
-            reject("paper", "too_many_pages", f"{len(document.pages)} pages, more than max_pages {max_pages}: only the first "
-                            f"{max_pages} are read")
-        for number, page in enumerate(document.pages[:max_pages], start=1):
-            pages += 1
-            # Rotated labels (a y-axis title) come out letter-reversed; their position still counts.
-            words = page.extract_words(keep_blank_chars=False)
-            lines = make_lines([w for w in words if w.get("upright", True)])
-            captions = find_captions(lines)
-            caption_lines = {id(line) for c in captions for line in c.lines}
-            drawings = [(o["x0"], o["top"], o["x1"], o["bottom"]) for o in
-                        (*page.images, *page.rects, *page.lines, *page.curves)]
-            labels = [(line.x0, line.top, line.x1, line.bottom) for line in lines
-                      if id(line) not in caption_lines and not line.is_body]
-            regions = []
-            for caption in captions:
-                box = region_of(caption, drawings + labels, float(page.width))
-                regions.append(box)
-                found.append((caption, number, box, lines))
-            for line in sorted((line for line in lines if id(line) not in caption_lines and line.is_body),
-                               key=lambda line: (line.x0 >= float(page.width) / 2 - 20, line.top)):
-                inside = any(box and box[0] - 2 <= line.x0 and line.x1 <= box[2] + 2 and box[1] - 2 <= line.top
-                             and line.bottom <= box[3] + 2 for box in regions)
-                if not inside:
-                    body.append(line.text)
-        text = dehyphenate(body)
-        sentences = _SENTENCE.split(text)
+        engine = _resolve_engine(ocr)
+        if len(document) > max_pages:
+            reject("paper", "too_many_pages", f"{len(document)} pages, more than max_pages {max_pages}: only the "
+                                              f"first {max_pages} are read")
+        layout = layout_paper(document, max_pages, engine)
+        if layout.scanned and engine is None:
+            reject("paper", "scanned_pages", f"pages {layout.scanned} are scanned (no text layer): give an OCR "
+                                             "engine (--ocr tesseract) to read them")
         bitmaps: dict = {}
-        for caption, page_number, box, lines in found:
-            figure_id = f"{caption.kind}{caption.number}"
-            if box is None:
-                reject(figure_id, "no_figure_region", f"{caption.kind} {caption.number} (page {page_number}): no drawing or image found "
-                                  "next to its caption")
+        for region in layout.regions:
+            caption = region.caption
+            figure_id = caption.figure_id
+            if region.box is None:
+                reject(figure_id, "no_figure_region", f"{caption.kind} {caption.number} (page {caption.page}): no "
+                                                      "drawing, image or text found next to its caption")
                 continue
             image = f"images/{paper}/{figure_id}.png"
-            scale = dpi / 72
-            if page_number not in bitmaps:  # each page rendered once, however many figures it holds
-                bitmaps[page_number] = rendered[page_number - 1].render(scale=scale).to_pil().convert("RGB")
-            bitmap = bitmaps[page_number]
-            crop = bitmap.crop((max(0, int((box[0] - 4) * scale)), max(0, int((box[1] - 4) * scale)),
-                                int((box[2] + 4) * scale), int((box[3] + 4) * scale)))
-            (Path(out_dir) / image).parent.mkdir(parents=True, exist_ok=True)
-            crop.save(Path(out_dir) / image)
-            inside = [line.text for line in lines if box[0] - 2 <= line.x0 and line.x1 <= box[2] + 2
-                      and box[1] - 2 <= line.top and line.bottom <= box[3] + 2 and not _CAPTION.match(line.text)]
-            if not inside and ocr_engine is not None:  # raster region without a text layer
-                from scitune.curate.ocr import lines as ocr_lines
-
-                inside = ocr_lines(ocr_engine.read(Path(out_dir) / image))
-            names = ("Table", "Tab.") if caption.kind == "Table" else ("Figure", "Fig.", "Figs.")
-            cited = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\s*" + str(caption.number)
-                               + r"(?!\d)")
-            mentions = [s.strip() for s in sentences if cited.search(s)]
+            size = crop(document, caption.page, region.box, dpi, Path(out_dir) / image, bitmaps)
+            if min(size) < 8:
+                reject(figure_id, "tiny_region", f"{caption.kind} {caption.number}: region of {size} px only")
+                continue
+            inside = [line.text for line in sorted(region.inside, key=lambda line: (line.top, line.x0))
+                      if not CAPTION.match(line.text)]
+            if not inside and engine is not None:  # a raster figure without a text layer
+                inside = _ocr_lines(engine, Path(out_dir) / image)
             records.append(FigureRecord(
-                id=f"{paper}-{figure_id}", image=image, figure_type="table" if caption.kind == "Table" else None,
-                caption=caption.text, ocr=inside, mentions=mentions,
+                id=f"{paper}-{figure_id}", image=image, figure_type=_TYPES.get(caption.kind),
+                caption=caption_text(caption, layout.vocabulary), ocr=inside,
+                mentions=mentions_of(caption.kind, caption.number, layout.sentences),
                 source={"dataset": DATASET, "paper_id": paper, "figure_id": figure_id, "license": "the paper's own"}))
-    except Exception as error:
+    except Exception as error:  # a page pdfium cannot parse stops this paper only
+        log.warning("%s: %s", source.name, error)
         reject("paper", "unreadable_pdf", f"damaged PDF: {type(error).__name__}: {error}")
     finally:
         document.close()
-        rendered.close()
     return records, rejected, pages
+
+
+def _ocr_lines(engine, image: Path) -> list[str]:
+    grouped: dict[int, list[str]] = {}
+    for word in engine.read(image):
+        grouped.setdefault(word.line, []).append(word.text)
+    return [text for _, parts in sorted(grouped.items()) if (text := " ".join(parts).strip())]

@@ -1,0 +1,299 @@
+"""A PDF page as lines of text and drawing objects, in top-down points (pypdfium2).
+
+Text comes from pdfium's text page, character by character with its box and font size: pdfium maps
+glyphs through the font's ToUnicode table and its encodings (no `(cid:30)` for a ligature; ﬁ/ﬂ are
+unfolded to fi/fl here), and marks a hyphen that ends a line. Words are cut where the gap between
+two characters is wider than a fraction of the font size, so "reparametrization of the" never
+reads "reparametrizationofthe" whatever spaces the PDF holds. Lines are characters that share a
+baseline band without a column-wide gap between them; sub- and superscripts join their line.
+
+Drawing objects are the page's top-level paths, images, shadings and forms (a form is one object:
+its bounds are the figure's); text objects are left to the lines.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+
+_LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
+              "\ufb06": "st", "\ufffe": "-", "\u00ad": "-", "\u2010": "-", "\u2011": "-"}
+WORD_GAP = 0.1
+"""A gap wider than this many font sizes between two characters separates words."""
+COLUMN_GAP = 3.0
+"""A gap wider than this many font sizes separates two lines (table cells, figure labels); a gap
+across the page's column gutter separates them from 0.8 font sizes on."""
+
+
+@dataclass
+class Char:
+    text: str
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+    size: float
+    baseline: float
+
+
+@dataclass
+class Line:
+    """Characters on one baseline band, left to right."""
+
+    chars: list[Char]
+    x0: float = 0.0
+    top: float = 0.0
+    x1: float = 0.0
+    bottom: float = 0.0
+    size: float = 0.0
+    baseline: float = 0.0
+    text: str = ""
+    words: int = 0
+
+    def finish(self) -> Line:
+        self.chars.sort(key=lambda c: c.x0)
+        self.x0 = min(c.x0 for c in self.chars)
+        self.x1 = max(c.x1 for c in self.chars)
+        # The band of the main characters: a tall bracket or a superscript does not widen it.
+        self.size = statistics.median(c.size for c in self.chars)
+        core = [c for c in self.chars if abs(c.size - self.size) < 0.5] or self.chars
+        self.baseline = statistics.median(c.baseline for c in core)
+        self.top = min(c.top for c in core)
+        self.bottom = max(c.bottom for c in core)
+        parts: list[str] = []
+        previous = None
+        for char in self.chars:
+            if char.text.isspace():
+                continue
+            if previous is not None and char.x0 - previous.x1 > WORD_GAP * max(char.size, previous.size):
+                parts.append(" ")
+            parts.append(char.text)
+            previous = char
+        self.text = "".join(parts).strip()
+        self.words = len(self.text.split())
+        return self
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return self.x0, self.top, self.x1, self.bottom
+
+    def split_at(self, x: float) -> tuple[Line, Line] | None:
+        """The characters left and right of X as two lines (None when one side would be empty)."""
+        left = [c for c in self.chars if (c.x0 + c.x1) / 2 < x]
+        right = [c for c in self.chars if (c.x0 + c.x1) / 2 >= x]
+        if not [c for c in left if not c.text.isspace()] or not [c for c in right if not c.text.isspace()]:
+            return None
+        return Line(left).finish(), Line(right).finish()
+
+    def gap_near(self, x: float, reach: float) -> tuple[float, float] | None:
+        """The widest gap between characters within REACH of X: (where it starts, its width)."""
+        visible = [c for c in self.chars if not c.text.isspace()]
+        gaps = [(a.x1, b.x0 - a.x1) for a, b in zip(visible, visible[1:]) if abs((a.x1 + b.x0) / 2 - x) <= reach]
+        return max(gaps, key=lambda g: g[1]) if gaps else None
+
+    @property
+    def middle(self) -> float:
+        return (self.top + self.bottom) / 2
+
+
+@dataclass
+class Page:
+    number: int
+    width: float
+    height: float
+    lines: list[Line] = field(default_factory=list)
+    objects: list[tuple[float, float, float, float]] = field(default_factory=list)
+    images: list[tuple[float, float, float, float]] = field(default_factory=list)
+    chars: int = 0
+    gutter: tuple[float, float] | None = None
+
+
+def page_chars(textpage, height: float) -> list[Char]:
+    """Every character pdfium reads on the page, top-down coordinates, ligatures unfolded.
+
+    Horizontal extents are the characters' advance boxes (pdfium's loose boxes), so the gap between
+    two characters is the space the PDF put between them, not the glyphs' side bearings; vertical
+    extents are the glyphs' ink, so a region ends where its ink ends."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    chars = []
+    origin_x, origin_y = ctypes.c_double(), ctypes.c_double()
+    for index in range(textpage.count_chars()):
+        if raw.FPDFText_IsGenerated(textpage, index) == 1:
+            continue  # pdfium's own guesses at spaces and line ends; gaps are measured instead
+        code = raw.FPDFText_GetUnicode(textpage, index)
+        if code == 2:  # pdfium's mark for a hyphen that ends a line
+            code = 0x2D
+        if code in (0, 0x0D, 0x0A, 0xFFFF) or code > 0x10FFFF:
+            continue
+        text = _LIGATURES.get(chr(code), chr(code))
+        try:
+            x0, y0, x1, y1 = textpage.get_charbox(index, loose=False)
+            lx0, _, lx1, _ = textpage.get_charbox(index, loose=True)
+        except Exception:  # a character without a box (pdfium raises a bare error) has no place
+            continue
+        size = raw.FPDFText_GetFontSize(textpage, index) or (y1 - y0)
+        if lx1 > lx0:
+            x0, x1 = lx0, lx1
+        elif x1 <= x0 and not text.isspace():
+            x1 = x0 + 0.3 * size
+        baseline = height - (origin_y.value if raw.FPDFText_GetCharOrigin(textpage, index, origin_x, origin_y)
+                             else y0)
+        chars.append(Char(text, x0, height - y1, x1, height - y0, float(size), baseline))
+    return chars
+
+
+def find_gutter(chars: list[Char], width: float) -> tuple[float, float] | None:
+    """The x-range between two text columns: the widest strip in the middle third of the page that
+    (almost) no character covers, at least 6 pt wide; None on a one-column page."""
+    if len(chars) < 200:
+        return None
+    bins = [0] * (int(width) + 2)
+    for char in chars:
+        for x in range(max(0, int(char.x0)), min(len(bins), int(char.x1) + 1)):
+            bins[x] += 1
+    limit = 0.004 * len(chars)
+    best, start = None, None
+    for x in range(int(width / 3), int(2 * width / 3) + 1):
+        if bins[x] <= limit:
+            start = x if start is None else start
+            if best is None or x - start > best[1] - best[0]:
+                best = (start, x)
+        else:
+            start = None
+    if best is None or best[1] - best[0] < 6:
+        return None
+    return float(best[0]), float(best[1] + 1)
+
+
+def make_lines(chars: list[Char], gutter: tuple[float, float] | None = None) -> list[Line]:
+    """Characters grouped into lines: those on one baseline (within a fifth of their size), left to
+    right, cut at the column GUTTER and where a gap is wider than COLUMN_GAP font sizes."""
+    visible = sorted((c for c in chars if not c.text.isspace() and c.size > 0), key=lambda c: c.baseline)
+    rows: list[list[Char]] = []
+    for char in visible:
+        if rows and abs(char.baseline - rows[-1][0].baseline) <= 0.2 * max(char.size, rows[-1][0].size):
+            rows[-1].append(char)
+        else:
+            rows.append([char])
+    lines: list[Line] = []
+    for row in rows:
+        row.sort(key=lambda c: c.x0)
+        current = [row[0]]
+        for char in row[1:]:
+            end = max(c.x1 for c in current[-3:])
+            crosses = gutter is not None and end <= gutter[0] + 1 and char.x0 >= gutter[1] - 1
+            if crosses and char.x0 - end > 0.8 * max(char.size, current[-1].size) \
+                    or char.x0 - end > COLUMN_GAP * max(char.size, current[-1].size):
+                lines.append(Line(current).finish())
+                current = []
+            current.append(char)
+        lines.append(Line(current).finish())
+    return _merge_scripts(lines)
+
+
+def _merge_scripts(lines: list[Line]) -> list[Line]:
+    """Sub- and superscripts set in a smaller size (so on baselines of their own) rejoin the line
+    they belong to: a larger-type line whose baseline is at most 0.6 of its size below (superscript)
+    or 0.35 above (subscript) theirs, and whose characters they touch."""
+    merged: dict[int, Line] = {}
+    for line in lines:
+        if line.words > 3:
+            continue
+        best, best_offset = None, None
+        for host in lines:
+            if host is line or host.size < 1.15 * line.size or id(host) in merged:
+                continue
+            offset = line.baseline - host.baseline  # negative: above the host's baseline
+            if not -0.6 * host.size <= offset <= 0.35 * host.size:
+                continue
+            if line.x0 > host.x1 + 0.5 * host.size or line.x1 < host.x0 - 0.5 * host.size:
+                continue
+            touching = any(c.x0 - 0.5 * host.size <= line.x0 <= c.x1 + 0.5 * host.size for c in host.chars)
+            if touching and (best_offset is None or abs(offset) < abs(best_offset)):
+                best, best_offset = host, offset
+        if best is not None:
+            best.chars.extend(line.chars)
+            merged[id(line)] = best
+    for host in {id(h): h for h in merged.values()}.values():
+        host.finish()
+    return [line for line in lines if id(line) not in merged]
+
+
+def read_page(document, number: int) -> Page:
+    """Page NUMBER (1-based) of a pypdfium2 document as lines and drawing objects."""
+    import pypdfium2.raw as raw
+
+    page = document[number - 1]
+    width, height = page.get_size()
+    textpage = page.get_textpage()
+    chars = page_chars(textpage, height)
+    gutter = find_gutter(chars, float(width))
+    lines = make_lines(chars, gutter)
+    rulers = ruler_ranges(lines)
+    if rulers:  # review-copy line numbers, also where one sits against a line of text
+        chars = [c for c in chars if not (c.text.isdigit() and any(r0 - 1 <= (c.x0 + c.x1) / 2 <= r1 + 1
+                                                                    for r0, r1 in rulers))]
+        lines = make_lines(chars, gutter)
+    result = Page(number, float(width), float(height), lines, chars=len(chars), gutter=gutter)
+    drawing = (raw.FPDF_PAGEOBJ_PATH, raw.FPDF_PAGEOBJ_IMAGE, raw.FPDF_PAGEOBJ_SHADING, raw.FPDF_PAGEOBJ_FORM)
+    for obj in page.get_objects(max_depth=0):
+        if obj.type not in drawing:
+            continue
+        left, bottom, right, top = obj.get_bounds()
+        box = (max(0.0, left), max(0.0, height - top), min(width, right), min(height, height - bottom))
+        if box[2] - box[0] < 0.1 and box[3] - box[1] < 0.1:
+            continue
+        if (box[2] - box[0]) * (box[3] - box[1]) > 0.9 * width * height:
+            continue  # a page background, not a figure
+        result.objects.append(box)
+        if obj.type == raw.FPDF_PAGEOBJ_IMAGE:
+            result.images.append(box)
+    textpage.close()
+    page.close()
+    return result
+
+
+_RULER = re.compile(r"^\d{1,4}$")
+
+
+def ruler_ranges(lines: list[Line], minimum: int = 10) -> list[tuple[float, float]]:
+    """x-ranges of review-copy line numbers: MINIMUM or more bare numbers at one place on a page."""
+    groups: dict[tuple[int, int], list[Line]] = {}
+    for line in lines:
+        if _RULER.match(line.text):
+            groups.setdefault((round(line.x0 / 4), round(line.x1 / 4)), []).append(line)
+    return [(min(l.x0 for l in g), max(l.x1 for l in g)) for g in groups.values() if len(g) >= minimum]
+
+
+def body_font_size(pages: list[Page]) -> float:
+    """The size most characters of the paper are set in (its running text)."""
+    counts: dict[float, int] = {}
+    for page in pages:
+        for line in page.lines:
+            key = round(line.size * 2) / 2
+            counts[key] = counts.get(key, 0) + len(line.text)
+    return max(counts, key=counts.get) if counts else 10.0
+
+
+def dehyphenate(lines: list[str], vocabulary: set[str] | None = None) -> str:
+    """Lines joined into text; a word hyphenated across a line break is joined again ('con-' +
+    'tinues' → 'continues'), unless the hyphenated form is known from elsewhere ('two-' + 'column')."""
+    text = ""
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        if text.endswith("-") and len(text) > 1 and text[-2].isalpha() and line[:1].islower():
+            head = re.search(r"(\w+)-$", text)
+            tail = re.match(r"\w+", line)
+            if vocabulary and head and tail and f"{head.group(1)}-{tail.group(0)}".lower() in vocabulary:
+                text += line
+            else:
+                text = text[:-1] + line
+        else:
+            text = f"{text} {line}" if text else line
+    return " ".join(text.split())
