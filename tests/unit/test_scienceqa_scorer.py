@@ -141,3 +141,21 @@ def test_every_category_on_the_361_known_test_problems(shared_data_dir):
                                  "G1-6": 178, "G7-12": 91, "Avg": 269}
     assert result["accuracy"]["Avg"] == 74.52
     assert result["unknown_predictions"] == 4241 - 361
+
+
+@pytest.mark.shared_data
+def test_the_rule_for_each_format_reads_its_gold_answers(shared_data_dir):
+    """Gold targets of the 150 original problems (real lectures and solutions) in every output format
+    are read back exactly by that format's strict rule; LEPA targets are unreadable to the official rule."""
+    from scitune.curate.scienceqa import render_target
+    from scitune.evaluate.answer_rules import rule_for_format
+
+    problems = list(load_problems(shared_data_dir / "scienceqa" / "problems_sample.json").problems.values())
+    assert len(problems) == 150
+    for output in ("A", "AL", "AE", "ALE", "AEL", "LA", "EA", "LEA", "ELA", "LEPA"):
+        rule = rule_for_format(f"QCM-{output}")
+        answers = Answers(text={p.pid: render_target(p, output) for p in problems})
+        result = score(problems, answers, rule=rule)
+        assert result["accuracy"]["Avg"] == 100.0 and result["parse_failures"] == 0, (output, rule)
+    lepa = Answers(text={p.pid: render_target(p, "LEPA") for p in problems})
+    assert score(problems, lepa)["parse_failures_by_reason"] == {"no answer": 150}

@@ -25,9 +25,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from scitune.curate.scienceqa import LETTERS
-
-OPTIONS = tuple(LETTERS)  # the evaluators' `options` list, A-E
+# The evaluators' `options` argument: the letters a ScienceQA problem's (at most five) choices get.
+OPTIONS = ("A", "B", "C", "D", "E")
+LETTERS = "".join(OPTIONS)
 Rule = Literal["official", "llava", "llava-lepa", "scitune"]
 RULE_NAMES: tuple[str, ...] = get_args(Rule)
 RULES: dict[str, str] = {
