@@ -26,8 +26,10 @@ _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)", re.MULTILINE)
 
 
 def _project(root: Path) -> dict:
-    import tomllib
-
+    try:
+        import tomllib
+    except ImportError:
+        sys.exit(f"{__file__} reads pyproject.toml with tomllib: run it with Python 3.11 or newer")
     return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 
