@@ -1,227 +1,62 @@
-"""FigureRecords from a paper's LaTeX source: a folder or an arXiv source archive.
+"""FigureRecords from a paper's LaTeX source: a folder, a .tex file or an arXiv source archive.
 
-What the authors wrote is taken as written: the caption of each `figure`/`figure*` (and of each
-`subfigure`/`\\subfloat`), its `\\includegraphics` files, and the paragraphs that `\\ref`/`\\cref`/
-`\\autoref` its label, with the exact sentences that do. Text is cleaned to plain text (math kept as
-LaTeX source, citations as `[key]`, references as `Figure N`). The figure type comes only from
-evidence: a `table` environment, a pgfplots axis (bar, scatter or line plot), a TikZ graph of
-nodes, an equation set as a figure; otherwise it is unknown and left out of the target.
-
-Problems are reported per paper and per figure (a missing file, unbalanced braces, an EPS without
-Ghostscript, a figure drawn in LaTeX with no image to show); nothing is written outside the
-output folder, and archive members that would escape their folder stop that paper only.
+The text comes from the source, the picture from the file the author included or, when TeX draws
+the figure itself, from the paper compiled to PDF:
+- Files are found the way TeX finds them (`latex_tree`); every numbered caption is a unit
+  (`latex_floats`), with its label, sub-figures and graphics; its caption and the sentences that
+  cite it are cleaned to text (`latex_text`).
+- A unit whose graphics are PNG/JPG/PDF/EPS files gets them as they are (PDF rendered and EPS
+  through Ghostscript at `dpi`); sub-figures with their own sub-captions become one record each.
+- A unit drawn by TeX (TikZ, pgfplots, tabular, algorithm), one whose file is missing or cannot be
+  converted, and one made of several files without sub-captions is cropped from a PDF of the paper,
+  found by its caption there (`pdf_regions`): the paper compiled with latexmk (`tex`); when it does
+  not compile (or `compile=False`), the PDF the user gave (`pdf=`), else a PDF beside the main file
+  with its name (arXiv archives ship none). A PDF crop is used only when the caption printed there
+  matches the source's, so a stale PDF never lends a wrong picture.
+One bad file or figure rejects that figure only, with a typed reason; the paper goes on.
 """
 
 from __future__ import annotations
 
 import gzip
+import logging
 import re
 import shutil
 import subprocess
 import tarfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from scitune.contracts import FigureRecord, Rejection
+from scitune.sources.latex_floats import _COUNTER_COMMAND, Unit, parse_units
+from scitune.sources.latex_text import citing_sentences, clean, paragraphs_of, unit_is_cited
+from scitune.sources.latex_tree import collect_macros, expand_macros, graphics_dirs, preamble_and_body, read_tree
+from scitune.sources.paper_text import caption_key, similarity, strip_caption_label
+
+log = logging.getLogger(__name__)
 
 DATASET = "latex"
-_INPUT = re.compile(r"\\(?:input|include)\s*\{([^}]+)\}")
-_BEGIN_DOC = re.compile(r"\\begin\{document\}")
-_FLOAT = re.compile(r"\\begin\{(figure\*?|table\*?)\}")
-_INCLUDE = re.compile(r"\\includegraphics\s*(?:\[[^\]]*\])?\s*\{([^}]+)\}")
-_SUBFIGURE = re.compile(r"\\begin\{subfigure\}.*?\\end\{subfigure\}", re.DOTALL)
-_REF = re.compile(r"(?P<name>(?:Figure|Fig\.|Figs\.|Table|Tab\.)\s*~?\s*)?\\(?P<cmd>ref|cref|Cref|autoref)\s*\{(?P<labels>[^}]+)\}")
-_CITE = re.compile(r"\\cite[tp]?\*?\s*(?:\[[^\]]*\])?\s*\{([^}]+)\}")
-_GRAPHICSPATH = re.compile(r"\\graphicspath\s*\{((?:\{[^}]*\})+)\}")
-_IMAGE_EXTENSIONS = ("", ".png", ".jpg", ".jpeg", ".pdf", ".eps")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\\$])")
+_IMAGE_EXTENSIONS = ("", ".pdf", ".png", ".jpg", ".jpeg", ".eps", ".ps", ".PNG", ".JPG", ".PDF", ".EPS")
+_TYPES = {"Table": "table", "Algorithm": "algorithm"}
 
 
 class LatexError(ValueError):
     """A problem in one paper's source (reported, the batch goes on)."""
 
-
-def strip_comments(text: str) -> str:
-    """Drop `% …` to the end of each line (an escaped `\\%` stays)."""
-    return re.sub(r"(?<!\\)%[^\n]*", "", text)
+    kind = "unreadable_paper"
 
 
-def read_group(text: str, start: int, where: str) -> tuple[str, int]:
-    """The content of the `{…}` group opening at TEXT[start] (nested groups kept) and the index
-    after it; LatexError naming WHERE when the braces do not balance."""
-    if start >= len(text) or text[start] != "{":
-        raise LatexError(f"{where}: expected '{{'")
-    depth = 0
-    for index in range(start, len(text)):
-        char = text[index]
-        if char == "\\":
-            continue
-        if char == "{" and text[index - 1] != "\\":
-            depth += 1
-        elif char == "}" and text[index - 1] != "\\":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1:index], index + 1
-    raise LatexError(f"{where}: unbalanced braces")
-
-
-def command_argument(text: str, command: str, where: str, start: int = 0) -> tuple[str, int] | None:
-    """The first braced argument of `\\command[opt]{…}` at or after START, or None."""
-    match = re.compile(r"\\" + command + r"\s*(?:\[[^\]]*\])?\s*(?=\{)").search(text, start)
-    if not match:
-        return None
-    return read_group(text, match.end(), where)
-
-
-def expand_inputs(path: Path, root: Path, problems: list[str], depth: int = 0) -> str:
-    """The file's text with every `\\input`/`\\include` replaced by the file it names (inside ROOT)."""
-    text = strip_comments(path.read_text(encoding="utf-8", errors="replace"))
-    if depth > 20:
-        problems.append(f"{path.name}: \\input nested more than 20 deep (a cycle?)")
-        return text
-
-    def include(match: re.Match) -> str:
-        name = match.group(1).strip()
-        candidate = (path.parent / name)
-        candidate = candidate if candidate.suffix == ".tex" else candidate.with_name(candidate.name + ".tex")
-        if not candidate.resolve().is_relative_to(root.resolve()):
-            problems.append(f"\\input{{{name}}} points outside the paper's folder; skipped")
-            return ""
-        if not candidate.is_file():
-            problems.append(f"\\input{{{name}}}: file not found")
-            return ""
-        return expand_inputs(candidate, root, problems, depth + 1)
-
-    return _INPUT.sub(include, text)
-
-
-def simple_macros(text: str) -> dict[str, str]:
-    """`\\newcommand{\\x}{body}` / `\\def\\x{body}` without arguments: what `\\x` stands for."""
-    macros = {}
-    for match in re.finditer(r"\\(?:re)?newcommand\*?\s*\{?\\([A-Za-z]+)\}?\s*(?=\{)", text):
-        try:
-            macros[match.group(1)] = read_group(text, match.end(), "macro")[0]
-        except LatexError:
-            continue
-    for match in re.finditer(r"\\def\s*\\([A-Za-z]+)\s*(?=\{)", text):
-        try:
-            macros[match.group(1)] = read_group(text, match.end(), "macro")[0]
-        except LatexError:
-            continue
-    return macros
-
-
-@dataclass
-class Float:
-    """One figure or table environment of the paper, in document order."""
-
-    number: int
-    kind: str  # "figure" or "table"
-    label: str | None = None
-    caption: str = ""
-    panels: list[tuple[str, str]] = field(default_factory=list)  # (graphics file, sub-caption)
-    evidence: str | None = None
-
-
-def figure_type_evidence(kind: str, body: str) -> str | None:
-    if kind == "table":
-        return "table"
-    if "\\begin{axis}" in body or "\\addplot" in body:
-        if "ybar" in body or "xbar" in body:
-            return "bar chart"
-        if "only marks" in body:
-            return "scatter plot"
-        return "graph plot"
-    if "\\begin{tikzpicture}" in body and "\\node" in body and ("->" in body or "\\draw" in body):
-        return "node diagram"
-    if not _INCLUDE.search(body) and re.search(r"\\begin\{(equation|align|gather)\*?\}", body):
-        return "equation"
-    return None
-
-
-def parse_floats(body: str) -> tuple[list[Float], list[str]]:
-    """Figure/table environments with caption, label, panels and type evidence; problems found."""
-    floats, problems = [], []
-    numbers = {"figure": 0, "table": 0}
-    for match in _FLOAT.finditer(body):
-        env = match.group(1)
-        kind = env.rstrip("*")
-        end = body.find(f"\\end{{{env}}}", match.end())
-        if end < 0:
-            problems.append(f"\\begin{{{env}}} without \\end{{{env}}}")
-            continue
-        numbers[kind] += 1
-        content = body[match.end():end]
-        item = Float(numbers[kind], kind, evidence=figure_type_evidence(kind, content))
-        where = f"{kind} {numbers[kind]}"
-        try:
-            subfigures = _SUBFIGURE.findall(content)
-            outer = _SUBFIGURE.sub("", content)
-            for sub in subfigures:
-                files = _INCLUDE.findall(sub)
-                caption = command_argument(sub, "caption", where)
-                item.panels += [(f.strip(), caption[0] if caption else "") for f in files]
-            for sub in re.finditer(r"\\subfloat\s*(?:\[(?P<cap>[^\]]*)\])?\s*(?=\{)", outer):
-                group, _ = read_group(outer, sub.end(), where)
-                item.panels += [(f.strip(), sub.group("cap") or "") for f in _INCLUDE.findall(group)]
-            outer = re.sub(r"\\subfloat\s*(?:\[[^\]]*\])?\s*\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}", "", outer)
-            if not item.panels:
-                item.panels = [(f.strip(), "") for f in _INCLUDE.findall(outer)]
-            caption = command_argument(outer, "caption", where)
-            item.caption = caption[0] if caption else ""
-            label = re.search(r"\\label\s*\{([^}]+)\}", outer)
-            item.label = label.group(1).strip() if label else None
-        except LatexError as error:
-            problems.append(str(error))
-            continue
-        floats.append(item)
-    return floats, problems
-
-
-def clean_text(text: str, labels: dict[str, str], macros: dict[str, str]) -> str:
-    """LaTeX → readable plain text; math stays as source, refs become 'Figure N', cites '[key]'."""
-    for name, body in macros.items():
-        text = re.sub(r"\\" + name + r"(?![A-Za-z])", lambda _m, b=body: b, text)
-
-    def ref(match: re.Match) -> str:
-        names = [labels.get(label.strip(), "?") for label in match.group("labels").split(",")]
-        numbers = " and ".join(n.split(" ", 1)[-1] for n in names)
-        if match.group("name"):  # the author's own word: 'Fig.~\ref{x}' stays 'Fig. 2'
-            return " ".join(match.group("name").replace("~", " ").split()) + " " + numbers
-        if match.group("cmd") in ("cref", "Cref", "autoref"):  # these print the name themselves
-            return " and ".join(names)
-        return numbers
-
-    text = _REF.sub(ref, text)
-    text = _CITE.sub(lambda m: "[" + ", ".join(k.strip() for k in m.group(1).split(",")) + "]", text)
-    math: list[str] = []
-    text = re.sub(r"\$[^$]+\$|\\\(.+?\\\)", lambda m: math.append(m.group(0)) or f"\x00{len(math) - 1}\x00", text)
-    for _ in range(3):  # formatting commands keep their argument, innermost first
-        text = re.sub(r"\\(?:textbf|textit|emph|texttt|textsc|underline|mbox|text|url|textrm|mathrm)\s*\{([^{}]*)\}",
-                      r"\1", text)
-    text = re.sub(r"\\footnote\s*\{[^{}]*\}", "", text)
-    text = re.sub(r"\\label\s*\{[^}]*\}", "", text)
-    text = re.sub(r"\\[A-Za-z]+\*?(?:\[[^\]]*\])?\s*\{([^{}]*)\}", r"\1", text)  # unknown command: its argument
-    text = re.sub(r"\\[A-Za-z]+\*?", "", text)  # commands without arguments (\centering, \small)
-    text = text.replace("~", " ").replace("\\\\", " ").replace("{", "").replace("}", "").replace("\\%", "%")
-    text = re.sub(r"\x00(\d+)\x00", lambda m: math[int(m.group(1))], text)
-    return " ".join(text.split())
-
-
-def paragraphs_of(body: str) -> list[str]:
-    """Body text outside floats, split at blank lines."""
-    body = re.sub(r"\\begin\{(figure\*?|table\*?)\}.*?\\end\{\1\}", "\n\n", body, flags=re.DOTALL)
-    # Headings are not part of the paragraph that follows them.
-    body = re.sub(r"\\(?:sub)*section\*?\s*\{[^}]*\}|\\paragraph\*?\s*\{[^}]*\}|\\chapter\*?\s*\{[^}]*\}",
-                  "\n\n", body)
-    return [p for p in re.split(r"\n\s*\n", body) if p.strip()]
+class GraphicsError(ValueError):
+    kind = "unreadable_graphics"
 
 
 def main_file(folder: Path) -> Path:
-    candidates = [p for p in sorted(folder.rglob("*.tex")) if "\\documentclass" in p.read_text(errors="replace")]
+    """The .tex file with `\\documentclass` and `\\begin{document}` (the shallowest, then by name)."""
+    candidates = [p for p in sorted(folder.rglob("*.tex"), key=lambda p: (len(p.parts), p.name))
+                  if "\\documentclass" in p.read_text(errors="replace")]
     if not candidates:
         raise LatexError("no .tex file with \\documentclass")
-    with_document = [p for p in candidates if _BEGIN_DOC.search(p.read_text(errors="replace"))]
+    with_document = [p for p in candidates if re.search(r"^[^%\n]*\\begin\{document\}", p.read_text(errors="replace"),
+                                                        re.MULTILINE)]
     return (with_document or candidates)[0]
 
 
@@ -247,13 +82,6 @@ def unpack(source: Path, into: Path) -> Path:
     raise LatexError(f"{source.name} is not a folder, a .tex file or a (gzipped) tar archive")
 
 
-def graphics_dirs(text: str, base: Path) -> list[Path]:
-    dirs = [base]
-    for match in _GRAPHICSPATH.finditer(text):
-        dirs += [base / d for d in re.findall(r"\{([^}]*)\}", match.group(1))]
-    return dirs
-
-
 def find_graphic(name: str, dirs: list[Path], root: Path) -> Path | None:
     for folder in dirs:
         for extension in _IMAGE_EXTENSIONS:
@@ -264,22 +92,28 @@ def find_graphic(name: str, dirs: list[Path], root: Path) -> Path | None:
 
 
 def to_png(source: Path, target: Path, dpi: int) -> None:
-    """PNG/JPG copied as PNG; PDF page 1 rendered (pypdfium2); EPS through Ghostscript when present."""
+    """PNG/JPG copied as PNG; PDF page 1 rendered at DPI (pypdfium2); EPS/PS through Ghostscript."""
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = source.suffix.lower()
     if suffix == ".pdf":
         import pypdfium2 as pdfium
 
-        document = pdfium.PdfDocument(str(source))
+        try:
+            document = pdfium.PdfDocument(str(source))
+        except Exception as error:  # pdfium's one error type for damaged files
+            raise GraphicsError(f"{source.name}: unreadable PDF ({error})") from None
         try:
             document[0].render(scale=dpi / 72).to_pil().convert("RGB").save(target)
         finally:
             document.close()
-    elif suffix == ".eps":
+    elif suffix in (".eps", ".ps"):
         if shutil.which("gs") is None:
-            raise LatexError(f"{source.name}: EPS needs Ghostscript (apt-get install ghostscript)")
+            error = GraphicsError(f"{source.name}: EPS needs Ghostscript (apt-get install ghostscript)")
+            error.kind = "ghostscript_missing"
+            raise error
         subprocess.run(["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-dEPSCrop", "-sDEVICE=png16m",
-                        f"-r{dpi}", f"-sOutputFile={target}", str(source)], check=True, timeout=120)
+                        "-dTextAlphaBits=4", "-dGraphicsAlphaBits=4", f"-r{dpi}", f"-sOutputFile={target}",
+                        str(source)], check=True, timeout=120, capture_output=True)
     else:
         from PIL import Image
 
@@ -287,74 +121,236 @@ def to_png(source: Path, target: Path, dpi: int) -> None:
             image.convert("RGB").save(target)
 
 
-def latex_reader(source: Path, out_dir: Path) -> tuple[list[FigureRecord], list[Rejection], int]:
+def figure_type_evidence(unit: Unit) -> str | None:
+    if unit.kind in _TYPES:
+        return _TYPES[unit.kind]
+    body = unit.content
+    if "\\begin{axis}" in body or "\\addplot" in body:
+        if "ybar" in body or "xbar" in body:
+            return "bar chart"
+        if "only marks" in body:
+            return "scatter plot"
+        return "graph plot"
+    if "\\begin{tikzpicture}" in body and "\\node" in body and ("->" in body or "\\draw" in body):
+        return "node diagram"
+    if not unit.panels and re.search(r"\\begin\{(equation|align|gather)\*?\}", body):
+        return "equation"
+    return None
+
+
+def latex_reader(source: Path, out_dir: Path, dpi: int = 150, compile: bool = True, pdf: Path | None = None
+                 ) -> tuple[list[FigureRecord], list[Rejection], int]:
     """`curate_papers` reader: records, rejections and (for LaTeX) no page count."""
-    records, rejected = read_latex_paper(source, out_dir)
+    records, rejected = read_latex_paper(source, out_dir, dpi=dpi, compile=compile, pdf=pdf)
     return records, rejected, 0
 
 
-def read_latex_paper(source: Path, out_dir: Path, paper_id: str | None = None,
-                     dpi: int = 150) -> tuple[list[FigureRecord], list[Rejection]]:
-    """Every figure of one paper as FigureRecords (images written to OUT_DIR/images/PAPER/), and
-    every problem as a Rejection naming the paper and the figure."""
+class _PdfSource:
+    """Regions of the PDF the drawn figures are cropped from, found on first use."""
+
+    def __init__(self, folder: Path, main: Path, compile: bool, given: Path | None, notes: list[tuple[str, str]]):
+        self.folder, self.main, self.compile, self.given, self.notes = folder, main, compile, given, notes
+        self.document = None
+        self.layout = None
+        self.labels: dict[str, tuple[str, int]] = {}
+        self.compiled = None
+        self.tried = False
+
+    def open(self):
+        if self.tried:
+            return self.layout
+        self.tried = True
+        path = None
+        if self.compile:
+            from scitune.sources.tex import TexFailed, TexUnavailable, compile_paper
+
+            try:
+                self.compiled = compile_paper(self.folder, self.main)
+                path = self.compiled.pdf
+                self.labels = self.compiled.labels
+                if self.compiled.stubs:
+                    self.notes.append(("compiled_with_stubs", "compiled with empty stand-ins for packages missing "
+                                       f"here: {', '.join(self.compiled.stubs)}"))
+            except (TexUnavailable, TexFailed) as error:
+                self.notes.append((error.kind, str(error)))
+        if path is None:
+            beside = self.main.with_suffix(".pdf")
+            path = self.given if self.given is not None else beside if beside.is_file() else None
+            if path is not None:
+                self.notes.append(("pdf_fallback", f"figures drawn by TeX taken from {path.name} (verified by caption)"))
+        if path is None:
+            return None
+        import pypdfium2 as pdfium
+
+        from scitune.sources.pdf import layout_paper
+
+        try:
+            self.document = pdfium.PdfDocument(str(path))
+            self.layout = layout_paper(self.document, 200)
+        except Exception as error:  # a damaged PDF only costs the drawn figures
+            self.notes.append(("unreadable_pdf", f"{path.name}: {type(error).__name__}: {error}"))
+            self.layout = None
+        return self.layout
+
+    def find(self, unit: Unit, caption: str):
+        layout = self.open()
+        if layout is None:
+            return None
+        key = caption_key(caption, latex=False)
+        best, best_score = None, 0.0
+        for region in layout.regions:
+            if region.caption.kind != unit.kind or region.box is None:
+                continue
+            from scitune.sources.pdf_regions import caption_text
+
+            score = similarity(key, caption_key(strip_caption_label(caption_text(region.caption))))
+            if region.caption.number == unit.number:
+                score += 0.2
+            if score > best_score:
+                best, best_score = region, score
+        return best if best_score >= 0.8 else None
+
+    def close(self):
+        if self.document is not None:
+            self.document.close()
+        if self.compiled is not None:
+            self.compiled.cleanup()
+
+
+def read_latex_paper(source: Path, out_dir: Path, paper_id: str | None = None, dpi: int = 150,
+                     compile: bool = True, pdf: Path | None = None, main: str | None = None
+                     ) -> tuple[list[FigureRecord], list[Rejection]]:
+    """Every numbered figure, table and algorithm of one paper as FigureRecords (images written to
+    OUT_DIR/images/PAPER/), and every problem as a Rejection naming the paper and the figure.
+    MAIN names the main .tex (relative to the source folder) when the folder holds several."""
     source = Path(source)
+    out_dir = Path(out_dir)
     paper = paper_id or re.sub(r"(\.tar)?\.(gz|tgz|tar|tex)$", "", source.name)
-    records, rejected = [], []
+    records: list[FigureRecord] = []
+    rejected: list[Rejection] = []
 
     def reject(item: str, kind: str, reason: str) -> None:
-        rejected.append(Rejection(id=f"{paper}-{item}", dataset=DATASET, kind=kind, reason=reason,
-                                  where=source.name))
+        rejected.append(Rejection(id=f"{paper}-{item}", dataset=DATASET, kind=kind, reason=reason, where=source.name))
 
     try:
-        folder = unpack(source, Path(out_dir) / "sources" / paper)
-        main = main_file(folder)
-        problems: list[str] = []
-        text = expand_inputs(main, folder, problems)
+        folder = unpack(source, out_dir / "sources" / paper)
+        main = folder / main if main else main_file(folder)
+        if not main.is_file():
+            raise LatexError(f"main file {main.name} not found")
+        tree = read_tree(main, folder)
     except (LatexError, OSError, tarfile.TarError, EOFError) as error:
         reject("paper", "unreadable_paper", str(error))
         return records, rejected
+    for problem in tree.missing:
+        reject("paper", "missing_input", problem)
+    preamble, body = preamble_and_body(tree.text)
+    macros = collect_macros(preamble, main.parent)
+    structural = {k: m for k, m in macros.items() if _COUNTER_COMMAND.search(m.body)}
+    units, problems = parse_units(expand_macros(body, structural), expand_macros(preamble, structural))
     for problem in problems:
-        reject("paper", "paper_problem", problem)
-    begin = _BEGIN_DOC.search(text)
-    body = text[begin.end():] if begin else text
-    body = body.split("\\end{document}")[0]
-    macros = simple_macros(text[: begin.start()] if begin else "")
-    floats, float_problems = parse_floats(body)
-    for problem in float_problems:
-        reject("paper", "paper_problem", problem)
-    labels = {f.label: f"{f.kind.capitalize()} {f.number}" for f in floats if f.label}
-    paragraphs = [clean_text(p, labels, macros) for p in paragraphs_of(body)]
-    dirs = graphics_dirs(text, main.parent)
-    for item in floats:
-        name = f"{item.kind.capitalize()} {item.number}"
-        figure_id = f"{item.kind.capitalize()}{item.number}"
-        caption = clean_text(item.caption, labels, macros)
-        if not caption:
-            reject(figure_id, "no_caption", f"{name} has no caption")
-            continue
-        cited = re.compile(re.escape(name) + r"(?![0-9])")
-        citing = [p for p in paragraphs if cited.search(p)]
-        sentences = [s for p in citing for s in _SENTENCE.split(p) if cited.search(s)]
-        if not item.panels:
-            reject(figure_id, "drawn_in_latex", f"{name} is drawn in LaTeX ({item.evidence or 'no image file'}): render the paper "
-                              "to PDF and use `scitune curate pdf` for it")
-            continue
-        for letter, (file, subcaption) in zip("abcdefghijklmnopqrstuvwxyz", item.panels):
-            panel = f"{figure_id}{letter if len(item.panels) > 1 else ''}"
-            found = find_graphic(file, dirs, folder)
-            if found is None:
-                reject(panel, "missing_graphics", f"{name}: graphics file '{file}' not found")
-                continue
-            image = f"images/{paper}/{panel}.png"
-            try:
-                to_png(found, Path(out_dir) / image, dpi)
-            except (LatexError, OSError, subprocess.SubprocessError) as error:
-                reject(panel, getattr(error, "kind", "unreadable_graphics"), f"{name}: {error}")
-                continue
-            text_caption = caption + (f" ({letter}) {clean_text(subcaption, labels, macros)}"
-                                      if subcaption and len(item.panels) > 1 else "")
-            records.append(FigureRecord(
-                id=f"{paper}-{panel}", image=image, figure_type=item.evidence, caption=f"{name}: {text_caption}",
-                mentions=sentences, paragraphs=citing,
-                source={"dataset": DATASET, "paper_id": paper, "figure_id": panel, "license": "the paper's own"}))
+        reject("paper", "float_problem", problem)
+    notes: list[tuple[str, str]] = []
+    pdf_source = _PdfSource(folder, main, compile, Path(pdf) if pdf else None, notes)
+    dirs = graphics_dirs(tree.text, main.parent)
+    try:
+        needs_pdf = [u for u in units if _needs_pdf(u, dirs, folder)]
+        printed: dict[str, tuple[str, str]] = {}
+        if needs_pdf and pdf_source.open() is not None:
+            _apply_aux(units, pdf_source.labels)
+            printed = {label: ("", number) for label, (number, _) in pdf_source.labels.items()}
+        for unit in units:
+            for label in unit.labels:
+                printed[label] = (unit.kind, unit.number)
+        paragraphs = citing_sentences(paragraphs_of(body), macros, printed)
+        for unit in units:
+            records += _unit_records(unit, paper, out_dir, dpi, dirs, folder, macros, printed, paragraphs,
+                                     pdf_source, reject)
+    finally:
+        pdf_source.close()
+    for kind, note in notes:
+        if kind != "pdf_fallback" or any(r.kind == kind for r in rejected):
+            reject("paper", kind, note)
     return records, rejected
+
+
+def _apply_aux(units: list[Unit], labels: dict[str, tuple[str, int]]) -> None:
+    """TeX's own numbers (a \\thefigure of "S1", Roman tables) from the .aux, kind by kind, when they
+    name each unit once (a class that mislabels its tables leaves the counted numbers)."""
+    for kind in {unit.kind for unit in units}:
+        mine = [unit for unit in units if unit.kind == kind]
+        numbers = [labels[u.label][0] if u.label in labels and labels[u.label][0] else u.number for u in mine]
+        if len(set(numbers)) == len(numbers):
+            for unit, number in zip(mine, numbers):
+                unit.number = number
+
+
+def _needs_pdf(unit: Unit, dirs: list[Path], folder: Path) -> bool:
+    files = [p for p in unit.panels if p.file]
+    if not files or unit.drawn and not files:
+        return True
+    if len(files) > 1 and not any(p.caption for p in files):
+        return True
+    return any(find_graphic(p.file, dirs, folder) is None for p in files)
+
+
+def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Path], folder: Path, macros, printed,
+                  paragraphs, pdf_source: _PdfSource, reject) -> list[FigureRecord]:
+    name = f"{unit.kind} {unit.number}"
+    caption = clean(unit.caption, macros, printed)
+    if not caption:
+        reject(unit.figure_id, "no_caption", f"{name} has an empty caption")
+        return []
+    citing = [(text, [s for s, labels in sentences if unit_is_cited(s, labels, unit.labels, unit.kind, unit.number)])
+              for text, sentences in paragraphs]
+    mentions = [s for _, found in citing for s in found]
+    cited_paragraphs = [text for text, found in citing if found]
+
+    def record(panel_id: str, image: str, text: str) -> FigureRecord:
+        return FigureRecord(id=f"{paper}-{panel_id}", image=image, figure_type=figure_type_evidence(unit),
+                            caption=text, mentions=mentions, paragraphs=cited_paragraphs,
+                            source={"dataset": DATASET, "paper_id": paper, "figure_id": panel_id,
+                                    "license": "the paper's own"})
+
+    files = [p for p in unit.panels if p.file]
+    resolved = [(p, find_graphic(p.file, dirs, folder)) for p in files]
+    full = f"{name}: {caption}"
+    if _needs_pdf(unit, dirs, folder):
+        region = pdf_source.find(unit, caption)
+        if region is not None:
+            from scitune.sources.pdf import crop
+
+            image = f"images/{paper}/{unit.figure_id}.png"
+            crop(pdf_source.document, region.caption.page, region.box, dpi, out_dir / image)
+            return [record(unit.figure_id, image, full)]
+        missing = [p.file for p, found in resolved if found is None]
+        if missing:
+            reject(unit.figure_id, "missing_graphics", f"{name}: graphics file(s) {missing} not found"
+                   + ("" if pdf_source.layout is None else ", and the figure is not in the PDF"))
+            return []
+        if not files:
+            why = "no PDF of the paper (TeX not installed, or the paper did not compile; give --pdf)" \
+                if pdf_source.layout is None else "its caption was not found in the paper's PDF"
+            reject(unit.figure_id, "drawn_in_latex", f"{name} is drawn by TeX ({unit.drawn or 'no image file'}): {why}")
+            return []
+    out = []
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for index, (panel, found) in enumerate(resolved):
+        panel_id = unit.figure_id + (letters[index] if len(resolved) > 1 else "")
+        image = f"images/{paper}/{panel_id}.png"
+        try:
+            to_png(found, out_dir / image, dpi)
+        except (GraphicsError, OSError, subprocess.SubprocessError, ValueError) as error:
+            reject(panel_id, getattr(error, "kind", "unreadable_graphics"), f"{name}: {error}")
+            continue
+        text = full
+        if panel.caption and len(resolved) > 1:
+            text += f" ({letters[index]}) {clean(panel.caption, macros, printed)}"
+        out.append(record(panel_id, image, text))
+    return out
+
+
+def clean_text(text: str, labels: dict[str, str], macros: dict | None = None) -> str:
+    """LaTeX → readable text with LABELS ({label: 'Figure 2'}) for the references (kept for callers
+    of the earlier API; `latex_text.clean` is the full form)."""
+    printed = {label: tuple(value.split(" ", 1)) if " " in value else ("", value) for label, value in labels.items()}
+    return clean(text, macros or {}, printed)
