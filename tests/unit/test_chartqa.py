@@ -117,7 +117,8 @@ def test_lmms_lab_parquet(tmp_path):
     # lmms-lab/ChartQA: type ("human_test" / "augmented_test"), question, answer, image.
     schema = pa.schema([("type", pa.string()), ("question", pa.string()), ("answer", pa.string()),
                         ("image", IMAGE)])
-    rows = [{"type": "human_test", "question": "How many?", "answer": "14", "image": {"bytes": _png("red"), "path": None}},
+    rows = [{"type": "human_test", "question": "How many?", "answer": "14",
+             "image": {"bytes": _png("red"), "path": None}},
             {"type": "augmented_test", "question": "Which?", "answer": "Lamb",
              "image": {"bytes": _png("red"), "path": None}}]
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "test-00000-of-00001.parquet")

@@ -98,7 +98,8 @@ def test_parquet_release_per_subject(tmp_path):
     schema = pa.schema(fields)
 
     def row(item_id, options, answer, kind="multiple-choice", question="<image 1> Which?", img=True):
-        record = {"id": item_id, "question": question, "options": options, "explanation": "", "img_type": "['Diagrams']",
+        record = {"id": item_id, "question": question, "options": options, "explanation": "",
+                  "img_type": "['Diagrams']",
                   "answer": answer, "topic_difficulty": "Easy", "question_type": kind, "subfield": "Optics"}
         for n in range(1, 8):
             record[f"image_{n}"] = {"bytes": _png("red"), "path": None} if img and n == 1 else None
@@ -112,18 +113,21 @@ def test_parquet_release_per_subject(tmp_path):
         "History": [row("validation_History_1", "['x', 'y']", "A")],
     }.items():
         (tmp_path / subject).mkdir()
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / subject / "validation-00000-of-00001.parquet")
+        table = pa.Table.from_pylist(rows, schema=schema)
+        pq.write_table(table, tmp_path / subject / "validation-00000-of-00001.parquet")
         pq.write_table(pa.Table.from_pylist(rows[:1], schema=schema), tmp_path / subject / "dev-00000-of-00001.parquet")
     data = source.read_parquet(tmp_path, tmp_path / "images")          # science subjects by default
     assert list(data.items) == ["validation_Physics_1", "validation_Physics_2"]
     open_item = data.items["validation_Physics_2"]
     assert open_item.images_referenced == 2 and open_item.options == [] and open_item.discipline == "Science"
     reasons = dict(data.rejected)
-    assert "'E' is not one of" in reasons["validation_Physics_3"] and "not a Python list" in reasons["validation_Physics_4"]
+    assert "'E' is not one of" in reasons["validation_Physics_3"]
+    assert "not a Python list" in reasons["validation_Physics_4"]
     everything = source.read_parquet(tmp_path, tmp_path / "images", subjects=None)
     assert "validation_History_1" in everything.items
     bench = mmmu.benchmark(data)
     assert any("refer to more than one image" in note for note in bench.notes)
-    assert source.parse_subjects("Humanities and Social Science") == ("History", "Literature", "Sociology", "Psychology")
+    assert source.parse_subjects("Humanities and Social Science") == (
+        "History", "Literature", "Sociology", "Psychology")
     with pytest.raises(ValueError, match="unknown MMMU subjects Physic"):
         source.parse_subjects("Physic")

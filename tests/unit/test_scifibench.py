@@ -78,6 +78,7 @@ def test_parquet_release_one_figure_or_a_grid_of_five(tmp_path):
     assert grid.size == (3 * 336, 2 * (336 + 28))
     # each option sits in its own tile, in reading order: tile B (middle top) is green
     assert grid.getpixel((336 + 168, 28 + 168)) == (0, 128, 0)
-    assert data.items["CS_Caption2Figure-0"].task == "Caption2Figure" and data.items["CS_Figure2Caption-0"].domain == "CS"
+    assert data.items["CS_Caption2Figure-0"].task == "Caption2Figure"
+    assert data.items["CS_Figure2Caption-0"].domain == "CS"
     only = source.read_parquet(data_dir, tmp_path / "images", splits=("CS_Figure2Caption",))
     assert list(only.items) == ["CS_Figure2Caption-0"]

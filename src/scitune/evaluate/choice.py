@@ -39,7 +39,7 @@ def extract_letter(text: str, options: list[str]) -> str | None:
     if markers:
         return markers[-1]
     lowered, best, position = text.lower(), None, -1
-    for letter, option in zip(letters, options):
+    for letter, option in zip(letters, options, strict=True):
         needle = option.strip().lower()
         at = lowered.rfind(needle) if len(needle) > 3 else -1
         if at > position:

@@ -255,7 +255,7 @@ def official_scores(problems: list[MathVistaProblem], correct: dict[str, bool]) 
                 counts = tally.setdefault(value, [0, 0])
                 counts[0] += correct[problem.id]
                 counts[1] += 1
-        rows = {value: {"accuracy": "{:.2f}".format(c / t * 100), "correct": c, "total": t}
+        rows = {value: {"accuracy": f"{c / t * 100:.2f}", "correct": c, "total": t}
                 for value, (c, t) in tally.items()}
         scores[key] = dict(sorted(rows.items(), key=lambda item: float(item[1]["accuracy"]), reverse=True))
     return scores
@@ -354,8 +354,11 @@ def agreement(problems: dict[str, MathVistaProblem], records: dict[str, dict]) -
         ours_correct += hit
         theirs_correct += published_hit
     n = len(records)
-    return {"items": n, "same_extraction": round(100 * same_text / n, 2), "same_answer": round(100 * same_answer / n, 2),
-            "accuracy_rules": round(100 * ours_correct / n, 2), "accuracy_published": round(100 * theirs_correct / n, 2)}
+    def pct(count: int) -> float:
+        return round(100 * count / n, 2)
+
+    return {"items": n, "same_extraction": pct(same_text), "same_answer": pct(same_answer),
+            "accuracy_rules": pct(ours_correct), "accuracy_published": pct(theirs_correct)}
 
 
 # ---------------------------------------------------------------- running a model

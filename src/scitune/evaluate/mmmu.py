@@ -57,7 +57,7 @@ def parse_multi_choice(response: str, options: list[str]) -> str | None:
     if not candidates:
         candidates = [x for x in letters if f" {x} " in response]
     if not candidates and len(response.split()) > 5:
-        candidates = [x for x, option in zip(letters, options) if option.lower() in response.lower()]
+        candidates = [x for x, option in zip(letters, options, strict=True) if option.lower() in response.lower()]
         by_letter = False
     if not candidates:
         return None

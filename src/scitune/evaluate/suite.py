@@ -94,7 +94,8 @@ def result(benchmark: str, metric: str, extractor: str, ids: list[str], outcomes
 
 
 def model_extractions(model: LlavaForConditionalGeneration, processor: LlavaProcessor, prompts: dict[str, str],
-                      out_path: Path, model_name: str, batch_size: int = 16, max_new_tokens: int = 24) -> dict[str, str]:
+                      out_path: Path, model_name: str, batch_size: int = 16, max_new_tokens: int = 24
+                      ) -> dict[str, str]:
     """A local model's answers to text-only extraction PROMPTS {id: prompt}, resumable in OUT_PATH."""
     instructions = [
         Instruction(id=item_id, image=None, source={"task": "answer_extraction"}, conversations=[
@@ -191,7 +192,8 @@ def markdown(scores: dict, name: str, title: str) -> str:
         lines.append(f"- {note}")
     for key, rows in scores["breakdowns"].items():
         lines += ["", f"### by {key}", "", f"| {key} | accuracy (%) | correct | total |", "|---|---|---|---|"]
-        lines += [f"| {value} | {cell(row['accuracy'])} | {row['correct']} | {row['total']} |" for value, row in rows.items()]
+        lines += [f"| {value} | {cell(row['accuracy'])} | {row['correct']} | {row['total']} |"
+                  for value, row in rows.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -78,9 +78,9 @@ def read_ids(path: Path) -> list[str]:
     return ids
 
 
-def read_parquet(source: Path, image_dir: Path) -> BenchmarkSet[AI2DItem]:
+def read_parquet(source: Path, image_dir: Path | None) -> BenchmarkSet[AI2DItem]:
     """`lmms-lab/ai2d` parquet (a file or a folder)."""
-    result: BenchmarkSet[AI2DItem] = BenchmarkSet(Path(image_dir))
+    result: BenchmarkSet[AI2DItem] = BenchmarkSet(Path(image_dir) if image_dir else None)
     n = 0
     for file in parquet_files(source):
         for row, record in parquet_rows(file, ["question", "options", "answer", "image"]):
@@ -111,7 +111,5 @@ def _natural(name: str) -> tuple:
 def load(path: Path, image_dir: Path | None = None, ids: Path | None = None) -> BenchmarkSet[AI2DItem]:
     path = Path(path)
     if path.suffix == ".parquet" or (path.is_dir() and not (path / "questions").is_dir()):
-        if image_dir is None:
-            raise ValueError("reading AI2D parquet needs a folder to write its images to (image_dir)")
         return read_parquet(path, image_dir)
     return read_official(path, ids)

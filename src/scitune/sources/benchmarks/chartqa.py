@@ -66,9 +66,9 @@ def read_json(source: Path, split: str = "test", image_root: Path | None = None)
     return result
 
 
-def read_parquet(source: Path, image_dir: Path, split: str = "test") -> BenchmarkSet[ChartQAItem]:
+def read_parquet(source: Path, image_dir: Path | None, split: str = "test") -> BenchmarkSet[ChartQAItem]:
     """HuggingFaceM4/ChartQA or lmms-lab/ChartQA parquet files of SPLIT (a file or a folder)."""
-    result: BenchmarkSet[ChartQAItem] = BenchmarkSet(Path(image_dir))
+    result: BenchmarkSet[ChartQAItem] = BenchmarkSet(Path(image_dir) if image_dir else None)
     files = [f for f in parquet_files(source) if split_of(f) == split or Path(source).is_file()]
     if not files:
         raise FileNotFoundError(f"no ChartQA parquet file of split '{split}' in {source}")
@@ -88,8 +88,8 @@ def read_parquet(source: Path, image_dir: Path, split: str = "test") -> Benchmar
             if data is None:
                 result.reject(item_id, f"{file.name} row {row}: the image has no bytes")
                 continue
-            result.add(item_id, lambda r=record, i=item_id, d=data: ChartQAItem(
-                id=i, image=store_image(d, result.image_root), **convert(r)))
+            result.add(item_id, lambda r=record, i=item_id, d=data, fields=convert: ChartQAItem(
+                id=i, image=store_image(d, result.image_root), **fields(r)))
     return result
 
 
@@ -113,7 +113,5 @@ def load(path: Path, image_root: Path | None = None, image_dir: Path | None = No
          split: str = "test") -> BenchmarkSet[ChartQAItem]:
     path = Path(path)
     if path.suffix == ".parquet" or (path.is_dir() and any(path.rglob("*.parquet"))):
-        if image_dir is None:
-            raise ValueError("reading ChartQA parquet needs a folder to write its images to (image_dir)")
         return read_parquet(path, image_dir, split)
     return read_json(path, split, image_root)

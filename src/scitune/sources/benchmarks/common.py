@@ -28,9 +28,11 @@ class BenchmarkItem(BaseModel):
 
 @dataclass
 class BenchmarkSet(Generic[Item]):
-    """Items by id in source order, the folder their images are relative to, and what was rejected."""
+    """Items by id in source order, the folder their images are relative to, and what was rejected.
 
-    image_root: Path
+    `image_root` is None for a parquet release read without writing its images (scoring only)."""
+
+    image_root: Path | None
     items: dict[str, Item] = field(default_factory=dict)
     rejected: list[tuple[str, str]] = field(default_factory=list)
 
@@ -72,11 +74,14 @@ class BenchmarkSet(Generic[Item]):
 _SUFFIX = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp", b"BM": ".bmp"}
 
 
-def store_image(data: bytes, image_dir: Path) -> str:
+def store_image(data: bytes, image_dir: Path | None) -> str:
     """Write image bytes once under their SHA-1 (names from the file never become paths); returns
-    the path relative to IMAGE_DIR. Atomic, so a killed run never leaves half an image behind."""
+    the path relative to IMAGE_DIR. Atomic, so a killed run never leaves half an image behind.
+    IMAGE_DIR None only names the file (scoring needs no pixels)."""
     suffix = next((s for magic, s in _SUFFIX.items() if data.startswith(magic)), ".bin")
     name = hashlib.sha1(data).hexdigest() + suffix
+    if image_dir is None:
+        return f"{name[:2]}/{name}"
     target = Path(image_dir) / name[:2] / name
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,8 @@ class MathVistaProblem(BenchmarkItem):
         if self.question_type == "multi_choice":
             hint = "Please answer the question and provide the correct option letter, e.g., A, B, C, D, at the end."
         elif self.answer_type == "integer":
-            hint = "Please answer the question requiring an integer answer and provide the final value, e.g., 1, 2, 3, at the end."
+            hint = ("Please answer the question requiring an integer answer and provide the final value, "
+                    "e.g., 1, 2, 3, at the end.")
         elif self.answer_type == "float" and self.precision == 1:
             hint = ("Please answer the question requiring a floating-point number with one decimal place and "
                     "provide the final value, e.g., 1.2, 1.3, 1.4, at the end.")
@@ -117,9 +118,10 @@ def read_json(path: Path, image_root: Path | None = None) -> BenchmarkSet[MathVi
     return result
 
 
-def read_parquet(source: Path, image_dir: Path, split: str | None = "testmini") -> BenchmarkSet[MathVistaProblem]:
+def read_parquet(source: Path, image_dir: Path | None, split: str | None = "testmini"
+                 ) -> BenchmarkSet[MathVistaProblem]:
     """`AI4Math/MathVista` parquet files (a file or a folder); only SPLIT's files unless split is None."""
-    result: BenchmarkSet[MathVistaProblem] = BenchmarkSet(Path(image_dir))
+    result: BenchmarkSet[MathVistaProblem] = BenchmarkSet(Path(image_dir) if image_dir else None)
     files = [f for f in parquet_files(source) if split is None or split_of(f) == split]
     if not files:
         raise FileNotFoundError(f"no MathVista parquet file of split '{split}' in {source}")
@@ -130,7 +132,8 @@ def read_parquet(source: Path, image_dir: Path, split: str | None = "testmini") 
             if data is None:
                 result.reject(pid, f"{file.name} row {row}: decoded_image has no bytes")
                 continue
-            fields = {k: v for k, v in record.items() if k in MathVistaProblem.model_fields and k not in ("pid", "image")}
+            fields = {k: v for k, v in record.items()
+                      if k in MathVistaProblem.model_fields and k not in ("pid", "image")}
             result.add(pid, lambda f=fields, p=pid, d=data: MathVistaProblem(
                 id=p, image=store_image(d, result.image_root), **f))
     return result
@@ -141,7 +144,5 @@ def load(path: Path, image_root: Path | None = None, image_dir: Path | None = No
     """Either release, told apart by its shape (parquet file or folder → parquet, else JSON)."""
     path = Path(path)
     if path.is_dir() or path.suffix == ".parquet":
-        if image_dir is None:
-            raise ValueError("reading MathVista parquet needs a folder to write its images to (image_dir)")
         return read_parquet(path, image_dir, split)
     return read_json(path, image_root)

@@ -93,13 +93,13 @@ def _answer(value: str) -> str | list[str]:
     return _literal_list(text, "answer") if text.startswith("[") else text
 
 
-def read_parquet(source: Path, image_dir: Path, split: str = "validation",
+def read_parquet(source: Path, image_dir: Path | None, split: str = "validation",
                  subjects: tuple[str, ...] | None = SCIENCE) -> BenchmarkSet[MMMUItem]:
     """MMMU parquet files of SPLIT under SOURCE (a file or a folder), only SUBJECTS (None: all 30)."""
     unknown = set(subjects or ()) - set(SUBJECTS)
     if unknown:
         raise ValueError(f"unknown MMMU subjects: {', '.join(sorted(unknown))}")
-    result: BenchmarkSet[MMMUItem] = BenchmarkSet(Path(image_dir))
+    result: BenchmarkSet[MMMUItem] = BenchmarkSet(Path(image_dir) if image_dir else None)
     files = [f for f in parquet_files(source) if split_of(f) == split or Path(source).is_file()]
     if subjects is not None:  # per-subject folders can be skipped without opening them
         files = [f for f in files if f.parent.name not in SUBJECTS or f.parent.name in subjects]

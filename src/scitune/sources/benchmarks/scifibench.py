@@ -75,10 +75,10 @@ def _split_parts(split: str) -> tuple[str, str]:
     return domain or "CS", task
 
 
-def read_parquet(source: Path, image_dir: Path, splits: tuple[str, ...] | None = None
+def read_parquet(source: Path, image_dir: Path | None, splits: tuple[str, ...] | None = None
                  ) -> BenchmarkSet[SciFIBenchItem]:
     """SciFIBench parquet files (a file or a folder); only SPLITS when given."""
-    result: BenchmarkSet[SciFIBenchItem] = BenchmarkSet(Path(image_dir))
+    result: BenchmarkSet[SciFIBenchItem] = BenchmarkSet(Path(image_dir) if image_dir else None)
     files = [f for f in parquet_files(source) if splits is None or split_of(f) in splits]
     if not files:
         raise FileNotFoundError(f"no SciFIBench parquet file{' of ' + ', '.join(splits) if splits else ''} in {source}")
@@ -96,12 +96,12 @@ def read_parquet(source: Path, image_dir: Path, splits: tuple[str, ...] | None =
                 result.reject(item_id, f"{file.name} row {row}: {len(pictures)} images for a {task} item "
                                        f"(expected {expected})")
                 continue
-            try:
-                data = pictures[0] if task == "Figure2Caption" else composite(pictures)
+            try:  # scoring alone (no image folder) needs no grid
+                data = pictures[0] if task == "Figure2Caption" or result.image_root is None else composite(pictures)
             except (OSError, ValueError) as error:
                 result.reject(item_id, f"{file.name} row {row}: cannot read an option image: {error}")
                 continue
-            result.add(item_id, lambda r=record, i=item_id, d=data: SciFIBenchItem(
+            result.add(item_id, lambda r=record, i=item_id, d=data, task=task, domain=domain: SciFIBenchItem(
                 id=i, image=store_image(d, result.image_root), question=r["Question"], options=list(r["Options"]),
                 answer=str(r["Answer"]).strip(), task=task, domain=domain, category=r.get("Category")))
     return result
