@@ -59,9 +59,6 @@ def cites(sentence: str, kind: str, number: str) -> bool:
     return number in numbers_cited(sentence, kind)
 
 
-_DEHYPHEN = re.compile(r"(?<=[a-z])-\s+(?=[a-z])")
-
-
 @lru_cache(maxsize=4096)
 def _latex_to_text(text: str) -> str:
     from pylatexenc.latex2text import LatexNodes2Text
@@ -86,7 +83,7 @@ def caption_key(text: str, latex: bool = False) -> str:
 
 def strip_caption_label(text: str) -> str:
     """'Figure 3: Loss …' / 'FIG. 3. Loss …' / 'Table S1 Loss …' → 'Loss …'."""
-    return re.sub(r"^\s*(?:" + "|".join(_NAMES.values()) + r")\s*[A-Z]?\d+\s*[.:|]?\s*", "", text, count=1)
+    return re.sub(r"^\s*(?:" + "|".join(_NAMES.values()) + r")\s*(?:[A-Z]?\d+|[IVXL]+\b)\s*[.:|]?\s*", "", text, count=1)
 
 
 def same_caption(a: str, b: str) -> bool:
