@@ -1,12 +1,15 @@
 """Batches of papers (LaTeX sources or PDFs) → one FigureRecord JSONL, one process per paper.
 
 A paper that fails is reported in rejected.jsonl with its reason and the batch goes on; records
-keep the order of the papers given, whatever the order in which processes finish.
+keep the order of the papers given, whatever the order in which processes finish. summary.json
+holds one quality line per paper: figures found, records, captions, records with citing sentences,
+rejections counted by kind.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -14,6 +17,8 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from scitune.contracts import FigureRecord, Rejection
+
+log = logging.getLogger(__name__)
 
 
 def paper_sources(paths: list[Path], kind: str) -> list[Path]:
@@ -52,11 +57,22 @@ def curate_papers(sources: list[Path], out_dir: Path, reader: Callable, workers:
     started = time.perf_counter()
     records, rejected, pages = 0, 0, 0
     reasons: dict[str, int] = {}
+    quality: list[dict] = []
     parallel = workers != 1 and len(jobs) > 1
     with (out_dir / "figures.jsonl").open("w", encoding="utf-8") as figures, \
             (out_dir / "rejected.jsonl").open("w", encoding="utf-8") as rejects, \
             (ProcessPoolExecutor(max_workers=workers or None) if parallel else nullcontext()) as pool:
-        for found, refused, page_count, _ in (pool.map if parallel else map)(_one, jobs):
+        for source, (found, refused, page_count, _) in zip(sources, (pool.map if parallel else map)(_one, jobs)):
+            by_kind: dict[str, int] = {}
+            for rejection in refused:
+                by_kind[rejection["kind"]] = by_kind.get(rejection["kind"], 0) + 1
+            line = {"paper": Path(source).name, "figures": len({r["source"]["figure_id"].rstrip("abcdefgh")
+                                                                for r in found}),
+                    "records": len(found), "captions": sum(bool(r["caption"]) for r in found),
+                    "with_mentions": sum(bool(r["mentions"]) for r in found), "rejected": by_kind}
+            quality.append(line)
+            log.info("%s: %d figures (%d records), %d with citing sentences, rejected %s", line["paper"],
+                     line["figures"], line["records"], line["with_mentions"], by_kind or "none")
             for record in found:
                 figures.write(json.dumps(FigureRecord.model_validate(record).model_dump(), ensure_ascii=False) + "\n")
             for rejection in refused:
@@ -70,6 +86,6 @@ def curate_papers(sources: list[Path], out_dir: Path, reader: Callable, workers:
     seconds = time.perf_counter() - started
     summary = {"papers": len(sources), "figures": records, "rejected": rejected, "pages": pages,
                "seconds": round(seconds, 2), "pages_per_second": round(pages / seconds, 2) if seconds else None,
-               "rejected_by_kind": dict(sorted(reasons.items(), key=lambda kv: -kv[1]))}
+               "rejected_by_kind": dict(sorted(reasons.items(), key=lambda kv: -kv[1])), "per_paper": quality}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
