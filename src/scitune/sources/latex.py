@@ -196,7 +196,7 @@ class _PdfSource:
         layout = self.open()
         if layout is None:
             return None
-        key = caption_key(caption, latex=False)
+        key = caption_key(caption, latex=True)
         best, best_score = None, 0.0
         for region in layout.regions:
             if region.caption.kind != unit.kind or region.box is None:

@@ -61,8 +61,10 @@ def cites(sentence: str, kind: str, number: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def _latex_to_text(text: str) -> str:
-    from pylatexenc.latex2text import LatexNodes2Text
-
+    try:
+        from pylatexenc.latex2text import LatexNodes2Text
+    except ImportError:  # without pylatexenc, markup is dropped by the key's own filter
+        return text
     try:
         return LatexNodes2Text(math_mode="text", keep_comments=False).latex_to_text(text)
     except Exception:  # a caption pylatexenc cannot parse is compared as written
