@@ -60,6 +60,7 @@ def _chartqa_release(root: Path) -> Path:
     human = [{"imgname": f"{n % 4}.png", "query": q, "label": str(n)} for n, q in enumerate(questions)]
     augmented = [{"imgname": f"{n % 4}.png", "query": q, "label": "Yes"} for n, q in enumerate(questions[:3])]
     augmented.append({"imgname": "missing.png", "query": "What is shown?", "label": "1"})
+    augmented.append({"query": "A record without its chart", "label": "1"})
     (test / "test_human.json").write_text(json.dumps(human))
     (test / "test_augmented.json").write_text(json.dumps(augmented))
     return test
@@ -74,6 +75,7 @@ def test_chartqa_evaluate_resume_batch_invariance_and_score(checkpoint, tmp_path
     assert "relaxed accuracy (%)" in printed and "ChartQA test" in printed
     scores = json.loads((out / "scores.json").read_text())
     assert scores["total"] == 9 and scores["failed"] == 1 and scores["missing"] == 0
+    assert scores["rejected_records"] == ["augmented-4: test_augmented.json entry 4: no imgname"]
     assert {k: v["total"] for k, v in scores["breakdowns"]["split"].items()} == {"human": 5, "augmented": 4}
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 9
@@ -101,6 +103,7 @@ def test_chartqa_evaluate_resume_batch_invariance_and_score(checkpoint, tmp_path
              tmp_path / "scored")
     rescored = json.loads((tmp_path / "scored" / "scores.json").read_text())
     assert (rescored["accuracy"], rescored["breakdowns"]) == (scores["accuracy"], scores["breakdowns"])
+    assert rescored["rejected_records"] == scores["rejected_records"]
 
 
 def test_mathvista_with_a_local_model_as_the_answer_extractor(checkpoint, tmp_path):

@@ -86,6 +86,7 @@ def _write_scores(result: dict, benchmark, name: str, output_dir: Path | None) -
 
     from scitune.evaluate import suite
 
+    result = suite.with_context(result, benchmark)
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "scores.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -76,4 +76,4 @@ def benchmark(data: BenchmarkSet[AI2DItem]) -> suite.Benchmark:
         name="ai2d", title="AI2D test", instructions=[instruction(i) for i in items], image_root=data.image_root,
         expected={i.id: f"{letter(i.answer)}. {i.options[i.answer]}" for i in items},
         score=lambda texts, failed, extracted: score(items, texts, failed, extracted), primary="category",
-        notes=[f"{len(data.rejected)} records could not be read"] if data.rejected else [])
+        rejected=data.rejected)

@@ -75,4 +75,4 @@ def benchmark(data: BenchmarkSet[ChartQAItem], split: str = "test") -> suite.Ben
         name="chartqa", title=f"ChartQA {split}", instructions=[instruction(i) for i in items],
         image_root=data.image_root, expected={i.id: " | ".join(i.labels) for i in items},
         score=lambda texts, failed, extracted: score(items, texts, failed, extracted), primary="split",
-        notes=[f"{len(data.rejected)} records could not be read"] if data.rejected else [])
+        rejected=data.rejected)

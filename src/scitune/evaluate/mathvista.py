@@ -399,4 +399,4 @@ def benchmark(data: BenchmarkSet[MathVistaProblem], extractor_name: str = "model
         image_root=data.image_root, expected={p.id: p.answer or "(not public)" for p in problems},
         score=lambda texts, failed, extracted: score_responses(problems, texts, failed, extracted, extractor_name),
         extraction_prompt=lambda pid, response: extraction_prompt(data.items[pid], response), primary="task",
-        notes=[f"{len(data.rejected)} records could not be read"] if data.rejected else [])
+        rejected=data.rejected)

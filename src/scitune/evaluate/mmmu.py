@@ -191,11 +191,11 @@ def benchmark(data: BenchmarkSet[MMMUItem], split: str = "validation", policy: P
               seed: int = 42) -> suite.Benchmark:
     items = list(data.items.values())
     several = sum(1 for i in items if i.images_referenced > 1)
-    notes = [f"{len(data.rejected)} records could not be read"] if data.rejected else []
+    notes = []
     if several:
         notes.append(f"{several} questions refer to more than one image; the model sees image_1 only, as in "
                      "MMMU's LLaVA-1.5 evaluation")
     return suite.Benchmark(
         name="mmmu", title=f"MMMU {split}", instructions=[instruction(i) for i in items], image_root=data.image_root,
-        expected={i.id: str(i.answer) for i in items}, primary="subject", notes=notes,
+        expected={i.id: str(i.answer) for i in items}, primary="subject", notes=notes, rejected=data.rejected,
         score=lambda texts, failed, extracted: score(items, texts, failed, extracted, policy, seed))

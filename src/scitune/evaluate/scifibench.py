@@ -86,4 +86,4 @@ def benchmark(data: BenchmarkSet[SciFIBenchItem], extractor_name: str = "model")
                                                          i.answer) for i in items},
         score=lambda texts, failed, extracted: score(items, texts, failed, extracted, extractor_name),
         extraction_prompt=lambda item_id, response: extraction_prompt(by_id[item_id], response), primary="task",
-        notes=[f"{len(data.rejected)} records could not be read"] if data.rejected else [])
+        rejected=data.rejected)

@@ -53,6 +53,13 @@ class Benchmark:
     primary: str | None = None
     """The breakdown family plotted on the report page."""
     notes: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    """Records of the release that could not be read, with the reason (listed in scores.json)."""
+
+    def __post_init__(self) -> None:
+        if self.rejected:
+            self.notes = [f"{len(self.rejected)} records of the release could not be read (listed in scores.json "
+                          "under rejected_records)", *self.notes]
 
 
 def human_turn(text: str, image: str | None) -> dict:
@@ -144,7 +151,7 @@ def write_outputs(benchmark: Benchmark, scores: dict, predictions: dict[str, Pre
     """scores.json, scores.md, report.html and the breakdown plot."""
     out_dir = Path(out_dir)
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
-    scores = {**scores, "notes": benchmark.notes} if benchmark.notes else scores
+    scores = with_context(scores, benchmark)
     (out_dir / "scores.json").write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf-8")
     (out_dir / "scores.md").write_text(markdown(scores, name, benchmark.title), encoding="utf-8")
     sections = [("Score", html.table(["model", scores["metric"] + " (%)", "correct", "total"],
@@ -160,6 +167,15 @@ def write_outputs(benchmark: Benchmark, scores: dict, predictions: dict[str, Pre
     examples = _examples(benchmark.instructions, predictions, scores["outcomes"], lambda i: benchmark.expected[i.id])
     sections.append(("Examples", html.examples_html(html.pick_examples(examples), benchmark.image_root)))
     html.write_page(out_dir / "report.html", f"{benchmark.title} · {name}", sections)
+
+
+def with_context(scores: dict, benchmark: Benchmark) -> dict:
+    """The scores with the benchmark's notes and the records of the release that could not be read."""
+    if benchmark.notes:
+        scores = {**scores, "notes": benchmark.notes}
+    if benchmark.rejected:
+        scores = {**scores, "rejected_records": [f"{i}: {reason}" for i, reason in benchmark.rejected[:200]]}
+    return scores
 
 
 def headline_rows(scores: dict, name: str) -> list[list]:
