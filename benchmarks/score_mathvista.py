@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from scitune.evaluate import mathvista as mv
+from scitune.evaluate import mathvista_extract as ex
 from scitune.sources.benchmarks import mathvista as source
 
 
@@ -63,7 +64,7 @@ def main() -> None:
         baseline, table = _best(lambda p=problems, c=correct: _pandas_scores(p, c))
         same = all(table[k][v]["correct"] == result["official"][k][v]["correct"]
                    for k in source.CATEGORY_KEYS for v in table[k])
-        rules, _ = _best(lambda r=records, ps=problems: {p.id: mv.extract_answer(r[p.id]["response"], p) for p in ps})
+        rules, _ = _best(lambda r=records, ps=problems: {p.id: ex.extract_answer(r[p.id]["response"], p) for p in ps})
         agree = mv.agreement(testmini.items, records)
         print(f"\n{run}: read {read_run * 1000:.1f} ms · score {result['official']['average']['accuracy']} "
               f"(published extractions)")

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from scitune.evaluate.mathvista import clean_model_extraction as mathvista_clean
+from scitune.evaluate.mathvista_extract import clean_model_extraction as mathvista_clean
 
 ROOT = Path(__file__).resolve().parents[2]
 # The benchmark commands register themselves when their module is imported.

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from scitune.evaluate import mathvista as mv
+from scitune.evaluate import mathvista_extract as ex
 from scitune.sources.benchmarks import mathvista as source
 from scitune.sources.images import load_image
 
@@ -53,17 +54,17 @@ def test_numeric_normalisation_follows_the_answer_type():
 
 
 def test_rule_based_extraction():
-    assert mv.extract_answer("So the answer is 3.", _problem()) == "3"
-    assert mv.extract_answer("There are **2** models larger than 10B; the others have 6B or 7B.", _problem()) == "2"
-    assert mv.extract_answer(r"Thus $x = \boxed{92.5^\circ}$ and we are done, 7 steps.", _problem()) == "92.5"
-    assert mv.extract_answer("The total is 1,250 dollars.", _problem()) == "1250"
-    assert mv.extract_answer("", _problem()) == ""
+    assert ex.extract_answer("So the answer is 3.", _problem()) == "3"
+    assert ex.extract_answer("There are **2** models larger than 10B; the others have 6B or 7B.", _problem()) == "2"
+    assert ex.extract_answer(r"Thus $x = \boxed{92.5^\circ}$ and we are done, 7 steps.", _problem()) == "92.5"
+    assert ex.extract_answer("The total is 1,250 dollars.", _problem()) == "1250"
+    assert ex.extract_answer("", _problem()) == ""
     choice = _choice()
-    assert mv.extract_answer("The correct answer is (B), 140°.", choice) == "B"
-    assert mv.extract_answer("Half the angle plus 90 gives **145°**. I hope this helps!", choice) == "C"
-    assert mv.extract_answer("150°", choice) == "150°"         # a response that is an option, as officially
+    assert ex.extract_answer("The correct answer is (B), 140°.", choice) == "B"
+    assert ex.extract_answer("Half the angle plus 90 gives **145°**. I hope this helps!", choice) == "C"
+    assert ex.extract_answer("150°", choice) == "150°"         # a response that is an option, as officially
     listed = _problem(answer_type="list", answer="[2010, 2012]")
-    assert mv.extract_answer("The peaks are\n```python\n[2010,2012]\n```", listed) == "[2010, 2012]"
+    assert ex.extract_answer("The peaks are\n```python\n[2010,2012]\n```", listed) == "[2010, 2012]"
 
 
 def test_missing_and_failed_items_count_as_wrong():
