@@ -25,10 +25,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from scitune.config import ModelConfig, VisionConfig
 from scitune.contracts import Prediction, read_jsonl
 from scitune.curate.scienceqa import problem_instructions
-from scitune.evaluate.generate import predict
+from scitune.evaluate.predict import predict
 from scitune.model.build import assemble, build_llava, load_llava
 from scitune.model.embedded import embedded_lm_folder
-from scitune.model.presets import PRESETS, shape_configs
+from scitune.model.presets import shape_configs
+from scitune.presets import PRESETS
 from scitune.sources.demo import generate_corpus
 
 

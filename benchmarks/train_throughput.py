@@ -24,8 +24,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from scitune.config import ModelConfig, VisionConfig
 from scitune.model.build import assemble, vision_config_from
 from scitune.model.embedded import embedded_lm_folder
-from scitune.model.presets import PRESETS, shape_configs
-from scitune.train.data import IGNORE_INDEX, Collator, PackedCollator, PackedDataset
+from scitune.model.presets import shape_configs
+from scitune.presets import PRESETS
+from scitune.model.encode import IGNORE_INDEX
+from scitune.train.data import Collator, PackedCollator, PackedDataset
 from scitune.train.loss import supervised_loss
 from scitune.train.stage import use_bf16
 

@@ -13,7 +13,12 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from scitune.contracts import parse_format
+from scitune.figure_types import KNOWN_FIGURE_TYPES, normalize_figure_type
+from scitune.presets import PRESETS
+
 ModuleName = Literal["vision_tower", "multi_modal_projector", "language_model"]
+DataSet = Literal["figures", "questions"]
 MODULES: tuple[str, ...] = ("vision_tower", "multi_modal_projector", "language_model")
 
 
@@ -28,16 +33,17 @@ def check_components(value: str) -> str:
 
 
 class FigureCurationConfig(_Config):
-    """How `scitune curate figures` turns FigureRecords from any corpus into instructions."""
+    """How FigureRecords from any corpus become instructions (`curate.figures` in a recipe, the
+    settings of `scitune curate figures`). Target lengths are counted in the tokens of the LM being
+    trained, and prompt templates are drawn from the recipe's seed."""
 
     components: str = "CTOM"
     """Parts of the description target: T figure type, C caption, O OCR text, M mentions (e.g. CTOM, CT, C)."""
     tasks: list[Literal["describe", "figure_type", "caption", "read_text"]] = ["describe", "figure_type"]
     """Instructions per figure: the CTOM description, type classification, caption only, the text inside."""
     type_prompts_per_figure: int = Field(1, ge=1, le=3)
-    """Classification instructions per figure, each with another prompt template."""
-    tokenizer: str = "embedded:smollm2-135m-instruct"
-    """Tokenizer of the target LM (folder, hub id or embedded name); target lengths are counted in its tokens."""
+    """Classification instructions per training figure, each with another prompt template (held-out
+    figures get one, so each is scored once)."""
     max_target_tokens: int = Field(384, ge=8)
     """Longest target; longer ones are cut at a sentence boundary (the record is rejected if even the
     first sentence is longer)."""
@@ -49,25 +55,39 @@ class FigureCurationConfig(_Config):
     """none: trust paths; header: exists, is an image, within max_pixels; decode: also decode every pixel."""
     max_pixels: int = Field(89_478_485, ge=1)
     """Images with more pixels are rejected as possible decompression bombs (Pillow's default limit)."""
-    ocr: Literal["tesseract", "rapidocr", "none"] = "tesseract"
-    """Engine that reads the text of figures whose record has no OCR ('none': leave them without)."""
+    ocr: Literal["figure", "rapidocr", "tesseract", "none"] = "figure"
+    """Engine that reads the text of figures whose record has no OCR: 'figure' (RapidOCR's models,
+    installed by pip, read as figures are laid out), 'rapidocr' (that library's own pipeline),
+    'tesseract' (needs the Debian package tesseract-ocr), 'none' (leave them without)."""
     dedupe: bool = True
     """Reject a second figure with the same image bytes, or the same caption on the same paper."""
+    figure_types: list[str] = list(KNOWN_FIGURE_TYPES)
+    """The labels the type question offers (and the figure benchmark scores over; chance is one over
+    their number). Corpus spellings are normalised ('Graph Plot' → 'graph plot')."""
     unknown_types: Literal["reject", "drop"] = "reject"
-    """A figure type outside the known list: reject the record, or keep it with the type unknown."""
-    seed: int = 0
-    """Seed of the prompt templates (drawn per record, so a record's prompts do not depend on the others)."""
+    """A figure type outside `figure_types`: reject the record, or keep it with the type unknown."""
 
     @field_validator("components")
     @classmethod
     def _known_components(cls, value: str) -> str:
         return check_components(value)
 
+    @field_validator("figure_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        labels = [normalize_figure_type(label) for label in value]
+        if not labels or len(set(labels)) != len(labels):
+            raise ValueError(f"figure_types must be distinct known types, got {value}")
+        return labels
+
     @model_validator(mode="after")
     def _fractions(self) -> FigureCurationConfig:
         if self.test_fraction + self.val_fraction >= 1:
             raise ValueError("test_fraction + val_fraction must leave papers for training")
         return self
+
+
+FIGURE_FORMATS = ("auto", "scicap-challenge", "scicap", "vistext", "arxivcap", "folder", "records")
 
 
 class FigureSourceConfig(_Config):
@@ -78,56 +98,88 @@ class FigureSourceConfig(_Config):
     format: Literal["auto", "scicap-challenge", "scicap", "vistext", "arxivcap", "folder", "records"] = "auto"
     """Its format; auto tells them apart by layout and first bytes."""
     image_root: Path | None = None
-    """Folder the records' image paths are relative to (default: the corpus folder)."""
+    """Folder the records' image paths are relative to (default: the corpus folder; ArxivCap, whose
+    images live inside its shards: the folder curation writes them to)."""
+
+
+class ProblemSourceConfig(_Config):
+    """ScienceQA problems on disk, in any release (read by `scitune.sources.scienceqa`)."""
+
+    paths: list[Path] = Field(min_length=1)
+    """problems.json (official), the parquet release (file or folder) or LLaVA's llava_{split}_*.json; combined."""
+    splits: Path | None = None
+    """pid_splits.json; without it each problem's own `split` field decides."""
+    images: Path | None = None
+    """Folder the problems' image paths are relative to (the official release: `{pid}/image.png` under it)."""
+
+
+class DemoConfig(_Config):
+    """The demo source: figures and questions rendered offline (templated text, NOT human-written)."""
+
+    figures_per_type: int = Field(30, ge=2)
+    """Figures rendered per figure type (six types)."""
+    image_size: int = Field(160, ge=32, le=1024)
+    """Side of the rendered PNGs in pixels (the processor resizes to the tower's input)."""
 
 
 class CorpusConfig(_Config):
-    kind: Literal["demo", "files"] = "demo"
-    """'demo': figures and questions rendered offline for the quickstart (not human-written);
-    'files': real corpora read from `figures` and `problems`."""
-    figures_per_type: int = Field(30, ge=2)
-    """demo: figures rendered per figure type (six types)."""
-    test_fraction: float = Field(0.25, gt=0, lt=1)
-    """demo: share of figures (and the questions about them) held out for evaluation."""
-    image_size: int = Field(160, ge=32, le=1024)
-    """demo: side of the rendered PNGs in pixels (the processor resizes to the tower's input)."""
+    """Where the records come from: the demo renderer, or figure and/or ScienceQA corpora on disk.
+    Every source then goes through the same curation."""
+
+    demo: DemoConfig | None = None
+    """Render the demo corpus into the run folder (figures and the questions about them)."""
     figures: FigureSourceConfig | None = None
-    """files: the figure corpus (stage 1)."""
-    figure_curation: FigureCurationConfig = FigureCurationConfig()
-    """files: how figures become instructions (checks, OCR, limits, split by paper). Components and
-    prompts per figure come from `curate`."""
-    problems: list[Path] = []
-    """files: ScienceQA sources (problems.json, the parquet release, or LLaVA's files), combined."""
-    problem_splits: Path | None = None
-    """files: pid_splits.json; without it each problem's own `split` field decides."""
-    problem_images: Path | None = None
-    """files: folder the problems' image paths are relative to."""
-    train_split: str = "train"
-    """files: ScienceQA split trained on."""
-    test_split: str = "test"
-    """files: ScienceQA split evaluated (minitest for quick looks)."""
+    """A figure corpus (stage-1 data)."""
+    problems: ProblemSourceConfig | None = None
+    """ScienceQA problems (stage-2 data)."""
 
     @model_validator(mode="after")
-    def _sources(self) -> CorpusConfig:
-        if self.kind == "files" and self.figures is None and not self.problems:
-            raise ValueError("kind 'files' needs figures and/or problems")
+    def _one_kind_of_source(self) -> CorpusConfig:
+        if self.demo is not None and (self.figures is not None or self.problems is not None):
+            raise ValueError("choose the demo source or corpora on disk (figures, problems), not both")
+        if self.demo is None and self.figures is None and self.problems is None:
+            raise ValueError("no source: set demo, or figures and/or problems")
         return self
+
+    @property
+    def has_figures(self) -> bool:
+        return self.demo is not None or self.figures is not None
+
+    @property
+    def has_problems(self) -> bool:
+        return self.demo is not None or self.problems is not None
+
+
+def check_question_format(value: str) -> str:
+    parse_format(value)
+    return value
+
+
+class QuestionCurationConfig(_Config):
+    """How ScienceQA problems become instructions (`curate.questions`)."""
+
+    format: str = "QCM-LEPA"
+    """Prompt format INPUT-OUTPUT of the ScienceQA paper, e.g. QCM-LEPA (SciTune/LLaVA), QCM-A, CQM-A."""
+    train_split: str = "train"
+    """Split trained on (an official split name, e.g. train or trainval; or each problem's own split)."""
+    val_split: str | None = None
+    """Split for choosing between runs (e.g. val or minival); never used for the reported test score."""
+    test_split: str = "test"
+    """Split evaluated (minitest for quick looks)."""
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        return check_question_format(value)
 
 
 class CurateConfig(_Config):
-    components: str = "CTOM"
-    """Parts of the figure target text: C caption, T figure type, O OCR text, M mentions."""
-    question_format: Literal["QCM-LEPA", "QCM-A"] = "QCM-LEPA"
-    """ScienceQA prompt format: input parts → output parts (LEPA: lecture, solution, answer)."""
-    type_prompts_per_figure: int = Field(1, ge=1, le=3)
-    """Figure-type classification instructions per figure, each with another prompt template."""
+    figures: FigureCurationConfig = FigureCurationConfig()
+    """Figure records → CTOM descriptions and figure-type questions."""
+    questions: QuestionCurationConfig = QuestionCurationConfig()
+    """ScienceQA problems → questions in one prompt format."""
     system_prompt: str = ""
     """System message before every conversation, at training and inference alike ('' for none)."""
-
-    @field_validator("components")
-    @classmethod
-    def _known_components(cls, value: str) -> str:
-        return check_components(value)
 
 
 class ServeConfig(_Config):
@@ -205,8 +257,6 @@ class ModelConfig(_Config):
     def _apply_preset(cls, data):
         if not isinstance(data, dict) or not data.get("preset"):
             return data
-        from scitune.model.presets import PRESETS
-
         name = data["preset"]
         if name not in PRESETS:
             raise ValueError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}")
@@ -233,8 +283,10 @@ class LoraConfig(_Config):
 class StageConfig(_Config):
     name: str
     """Name of the stage; its checkpoint is written to OUTPUT_DIR/NAME."""
-    data: Literal["figures", "questions"]
-    """Which curated instructions the stage trains on."""
+    data: DataSet | dict[DataSet, float]
+    """The curated instructions the stage trains on: 'figures', 'questions', or a mixture with
+    weights, e.g. {questions: 1.0, figures: 0.3}: per epoch, weight × size samples of each set
+    (a fresh draw from the seed each epoch; 1.0 all of it, 0.3 a 30% subset, 2.0 twice)."""
     train: dict[ModuleName, Literal["frozen", "full", "lora"]]
     """Per module of the Llava model: frozen, fully trained, or LoRA adapters (peft) on its linear layers."""
     lora: LoraConfig = LoraConfig()
@@ -278,6 +330,19 @@ class StageConfig(_Config):
     logging_steps: int = Field(5, ge=1)
     """Log loss and learning rate every this many steps."""
 
+    @field_validator("data")
+    @classmethod
+    def _positive_weights(cls, data):
+        if isinstance(data, dict):
+            if not data or any(weight <= 0 for weight in data.values()):
+                raise ValueError(f"mixture weights must be positive, got {data}")
+        return data
+
+    @property
+    def mixture(self) -> dict[str, float]:
+        """The stage's data as {set: weight}."""
+        return {self.data: 1.0} if isinstance(self.data, str) else dict(self.data)
+
     @model_validator(mode="after")
     def _trains_something(self) -> StageConfig:
         missing = [m for m in MODULES if m not in self.train]
@@ -311,21 +376,25 @@ class Recipe(_Config):
     """Folder for every artifact of the run; a rerun continues from the last finished step."""
     seed: int = 0
     """Seed for corpus generation, prompt sampling, initialisation and data order."""
-    corpus: CorpusConfig = CorpusConfig()
+    corpus: CorpusConfig
+    """The sources of the run's records."""
     curate: CurateConfig = CurateConfig()
+    """How records become instructions."""
     model: ModelConfig = ModelConfig()
+    """The Llava model assembled before the first stage."""
     stages: list[StageConfig]
     """Training stages, run in order, each starting from the previous stage's checkpoint."""
     evaluate: EvaluateConfig = EvaluateConfig()
+    """How every checkpoint is evaluated."""
 
     @model_validator(mode="after")
     def _data_for_every_stage(self) -> Recipe:
-        if self.corpus.kind == "files":
-            for stage in self.stages:
-                if stage.data == "figures" and self.corpus.figures is None:
-                    raise ValueError(f"stage '{stage.name}' trains on figures but corpus.figures is not set")
-                if stage.data == "questions" and not self.corpus.problems:
-                    raise ValueError(f"stage '{stage.name}' trains on questions but corpus.problems is empty")
+        for stage in self.stages:
+            if "figures" in stage.mixture and not self.corpus.has_figures:
+                raise ValueError(f"stage '{stage.name}' trains on figures but the corpus has none (corpus.figures)")
+            if "questions" in stage.mixture and not self.corpus.has_problems:
+                raise ValueError(f"stage '{stage.name}' trains on questions but the corpus has none "
+                                 "(corpus.problems)")
         return self
 
     @field_validator("stages")

@@ -17,6 +17,32 @@ IMAGE_PLACEHOLDER = "<image>"
 """The placeholder a human turn carries where the image goes; the processor expands it."""
 
 
+LETTERS = "ABCDE"
+"""Option letters of a multiple-choice question, in order."""
+
+# ScienceQA prompt formats (the ScienceQA paper's INPUT-OUTPUT names): part of the instruction
+# contract, since a checkpoint answers in the format it was trained on.
+INPUT_LETTERS = "QCMLE"
+OUTPUT_LETTERS = "ALE"
+INPUT_FORMATS = ("CQM", "QCM", "QCML", "QCME", "QCMLE", "QCLM", "QCEM", "QCLEM")
+OUTPUT_FORMATS = ("A", "AL", "AE", "ALE", "AEL", "LA", "EA", "LEA", "ELA", "LEPA")
+
+
+def parse_format(prompt_format: str) -> tuple[str, str]:
+    """'QCM-LEPA' → ('QCM', 'LEPA'), validated: letters known, none repeated, Q and M and A present."""
+    inputs, sep, outputs = prompt_format.partition("-")
+    valid_inputs = bool(inputs) and not set(inputs) - set(INPUT_LETTERS) and len(set(inputs)) == len(inputs)
+    valid_outputs = outputs == "LEPA" or (
+        bool(outputs) and not set(outputs) - set(OUTPUT_LETTERS) and len(set(outputs)) == len(outputs)
+    )
+    if not (sep and valid_inputs and valid_outputs and {"Q", "M"} <= set(inputs) and "A" in outputs):
+        raise ValueError(
+            f"unknown prompt format '{prompt_format}': expected INPUT-OUTPUT such as QCM-LEPA, with input letters "
+            f"from {INPUT_LETTERS} (Q and M required) and output letters from {OUTPUT_LETTERS} (A required) or LEPA"
+        )
+    return inputs, outputs
+
+
 class _Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

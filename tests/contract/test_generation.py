@@ -6,7 +6,7 @@ import torch
 
 from scitune.contracts import Instruction, Prediction, read_jsonl
 from scitune.curate.scienceqa import problem_instructions
-from scitune.evaluate.generate import predict
+from scitune.evaluate.predict import predict
 from scitune.sources.demo import generate_corpus
 
 

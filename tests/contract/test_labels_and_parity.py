@@ -6,7 +6,8 @@ from PIL import Image
 
 from scitune.contracts import Instruction
 from scitune.model.chat import chat_format
-from scitune.train.data import IGNORE_INDEX, Collator, Encoder
+from scitune.model.encode import IGNORE_INDEX, Encoder
+from scitune.train.data import Collator
 
 
 def _instruction(image=True):

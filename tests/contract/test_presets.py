@@ -9,7 +9,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from scitune.config import ModelConfig
 from scitune.model.embedded import embedded_lm_folder
-from scitune.model.presets import PRESETS, shape_configs
+from scitune.model.presets import shape_configs
+from scitune.presets import PRESETS
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,12 @@ import torch
 
 from scitune.config import StageConfig, load_recipe, shipped_recipe
 from scitune.contracts import write_jsonl
+from scitune.curate.manifest import CuratedSet
 from scitune.curate.scienceqa import problem_instructions
 from scitune.model.build import build_llava, load_llava
+from scitune.model.encode import Encoder
 from scitune.sources.demo import generate_corpus
-from scitune.train.data import Collator, Encoder, InstructionDataset, PackedCollator, PackedDataset
+from scitune.train.data import Collator, InstructionDataset, PackedCollator, PackedDataset
 from scitune.train.freeze import module_of
 from scitune.train.lora import check_qlora
 from scitune.train.stage import run_stage
@@ -27,6 +29,10 @@ def data(tmp_path_factory):
     return folder
 
 
+def _questions(folder):
+    return {"questions": CuratedSet(folder / "questions.jsonl", folder / "corpus")}
+
+
 def _stage(**kw):
     base = dict(name="s", data="questions", learning_rate=5e-3, epochs=1, batch_size=4, report_to=[],
                 save_steps=1000, logging_steps=1,
@@ -39,7 +45,7 @@ def test_lora_trains_adapters_and_saves_a_plain_merged_checkpoint(data, tmp_path
     recipe = load_recipe(shipped_recipe("tiny"))
     model, processor = build_llava(recipe.model, seed=0)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    final = run_stage(recipe, _stage(), model, processor, data / "questions.jsonl", data / "corpus", tmp_path / "s")
+    final = run_stage(recipe, _stage(), model, processor, _questions(data), tmp_path / "s")
     assert (tmp_path / "s" / "adapter" / "adapter_config.json").is_file()
     merged, _ = load_llava(final)
     after = dict(merged.named_parameters())
@@ -57,7 +63,7 @@ def test_a_lora_target_matching_nothing_fails_before_training(data, tmp_path):
     model, processor = build_llava(recipe.model, seed=0)
     stage = _stage(lora={"target_modules": ["no_such_layer"]})
     with pytest.raises(ValueError, match="stage 's': lora.target_modules \\['no_such_layer'\\] match no linear layer"):
-        run_stage(recipe, stage, model, processor, data / "questions.jsonl", data / "corpus", tmp_path / "s")
+        run_stage(recipe, stage, model, processor, _questions(data), tmp_path / "s")
     assert not (tmp_path / "s" / "trainer").exists()
 
 
@@ -100,7 +106,7 @@ def test_packing_computes_less_padding_and_tensorboard_logs(data, tmp_path):
                        packing=packing, max_length=512, report_to=["tensorboard"], group_by_length=False,
                        batch_size=1 if packing else 4)
         out = tmp_path / f"packing-{packing}"
-        run_stage(recipe, stage, model, processor, data / "questions.jsonl", data / "corpus", out)
+        run_stage(recipe, stage, model, processor, _questions(data), out)
         history = json.loads((out / "log_history.json").read_text())
         values = [h["padding_fraction"] for h in history if "padding_fraction" in h]
         fractions[packing] = sum(values) / len(values)
@@ -113,7 +119,7 @@ def test_text_only_samples_are_rejected_when_only_the_image_path_trains(data, tm
     model, processor = build_llava(recipe.model, seed=0)
     stage = _stage(train={"vision_tower": "full", "multi_modal_projector": "full", "language_model": "frozen"},
                    batch_size=2)
-    run_stage(recipe, stage, model, processor, data / "questions.jsonl", data / "corpus", tmp_path / "s")
+    run_stage(recipe, stage, model, processor, _questions(data), tmp_path / "s")
     rejected = [json.loads(line) for line in (tmp_path / "s" / "rejected.jsonl").read_text().splitlines()]
     assert rejected and all("no image, and the language model is frozen" in r["reason"] for r in rejected)
 
@@ -130,6 +136,7 @@ def test_training_samples_with_missing_images_are_quarantined(data, tmp_path):
     moved = Instruction.model_validate({**with_image[0].to_json(), "id": "moved", "image": "images/nowhere.png"})
     dataset = InstructionDataset([*items, escaped, moved], Encoder(processor, chat_format(processor.tokenizer), ""),
                                  data / "corpus", 512)
-    reasons = {r["id"]: r["reason"] for r in dataset.rejected}
-    assert "does not exist" in reasons["moved"] and "outside the image root" in reasons["escape"]
+    reasons = {r.id: (r.kind, r.reason) for r in dataset.rejected}
+    assert reasons["moved"][0] == "missing_image" and "does not exist" in reasons["moved"][1]
+    assert reasons["escape"][0] == "outside_image_root" and "outside the image root" in reasons["escape"][1]
     assert len(dataset) == len(items)

@@ -1,5 +1,5 @@
-"""`scitune run` on corpora read from disk (corpus.kind = files): figures through `curate figures`,
-ScienceQA problems by official split, images read in place from their own folders."""
+"""`scitune run` on corpora read from disk: figures through the figure curation, ScienceQA problems
+by official split, images read in place from their own folders; and a ScienceQA-only recipe."""
 
 import json
 import subprocess
@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _recipe(tmp_path, corpus: dict) -> Path:
+def _recipe(tmp_path, corpus: dict, figures: dict | None = None, questions: dict | None = None) -> Path:
     recipe = yaml.safe_load((ROOT / "recipes" / "tiny.yaml").read_text())
     recipe["corpus"] = corpus
-    recipe["curate"] = {"components": "CTOM", "question_format": "QCM-LEPA"}
+    recipe["curate"] = {"figures": {"components": "CTOM", **(figures or {})},
+                        "questions": {"format": "QCM-LEPA", **(questions or {})}}
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path
@@ -43,18 +44,17 @@ def test_run_on_figure_records_and_an_official_problems_file(tmp_path):
             target.write_bytes((tmp_path / "figs" / p.image).read_bytes())
     (tmp_path / "sqa" / "problems.json").write_text(json.dumps(official))
     recipe = _recipe(tmp_path, {
-        "kind": "files",
         "figures": {"path": str(tmp_path / "figs" / "figures.jsonl"), "image_root": str(tmp_path / "figs")},
-        "figure_curation": {"ocr": "none", "test_fraction": 0.3},
-        "problems": [str(tmp_path / "sqa" / "problems.json")], "problem_images": str(tmp_path / "sqa")})
+        "problems": {"paths": [str(tmp_path / "sqa" / "problems.json")], "images": str(tmp_path / "sqa")}},
+        figures={"ocr": "none", "test_fraction": 0.3})
     out = tmp_path / "run"
     _run(recipe, out)
-    quality = json.loads((out / "corpus" / "figures" / "quality.json").read_text())
+    quality = json.loads((out / "curate" / "figures" / "quality.json").read_text())
     assert quality["records_in"] == 18 and quality["adds_up"]
     scores = json.loads((out / "eval" / "stage2" / "scores.json").read_text())
     test_problems = sum(p.split == "test" for p in problems)
     assert scores["questions"]["counts"]["Avg"] == test_problems and scores["questions"]["missing"] == 0
-    assert scores["figure_types"]["count"] == quality["kept_per_split"].get("test", 0) > 0
+    assert scores["figures"]["figure_types"]["count"] == quality["kept_per_split"].get("test", 0) > 0
     predictions = (out / "eval" / "stage2" / "questions" / "predictions.jsonl").read_text().splitlines()
     assert all(json.loads(line)["error"] is None for line in predictions), "every image found in its own folder"
     assert "Corpora: figures from" in (out / "report.md").read_text()
@@ -70,14 +70,33 @@ def test_run_on_real_arxiv_figures_and_scienceqa(shared_data_dir, tmp_path):
     (tmp_path / "val.json").write_text(json.dumps(challenge))
     data = shared_data_dir / "scienceqa"
     recipe = _recipe(tmp_path, {
-        "kind": "files",
         "figures": {"path": str(tmp_path / "val.json"), "image_root": str(shared_data_dir / "scicap_figures")},
-        "figure_curation": {"test_fraction": 0.4},
-        "problems": [str(data / "problems_sample.json")], "problem_splits": str(data / "pid_splits.json"),
-        "problem_images": str(data / "images")})
+        "problems": {"paths": [str(data / "problems_sample.json")], "splits": str(data / "pid_splits.json"),
+                     "images": str(data / "images")}}, figures={"test_fraction": 0.4})
     out = tmp_path / "run"
     _run(recipe, out)
-    quality = json.loads((out / "corpus" / "figures" / "quality.json").read_text())
+    quality = json.loads((out / "curate" / "figures" / "quality.json").read_text())
     assert quality["records_kept"] == len(figures) and quality["ocr"]["filled"] == len(figures)
     scores = json.loads((out / "eval" / "stage2" / "scores.json").read_text())
     assert scores["questions"]["counts"]["Avg"] == 50 and scores["questions"]["counts"]["IMG"] == 24
+
+
+@pytest.mark.shared_data
+def test_scienceqa_only_recipe_tunes_stage_2_on_real_problems(shared_data_dir, tmp_path):
+    """The most common real use: no figures, one stage on ScienceQA (it crashed at evaluate:base)."""
+    data = shared_data_dir / "scienceqa"
+    recipe = yaml.safe_load((ROOT / "recipes" / "tiny.yaml").read_text())
+    recipe["corpus"] = {"problems": {"paths": [str(data / "problems_sample.json")],
+                                     "splits": str(data / "pid_splits.json"), "images": str(data / "images")}}
+    recipe["curate"] = {"questions": {"format": "QCM-A"}}
+    recipe["stages"] = [{**recipe["stages"][1], "name": "scienceqa"}]
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "run"
+    _run(path, out)
+    assert not (out / "curate" / "figures").exists()
+    scores = json.loads((out / "eval" / "scienceqa" / "scores.json").read_text())
+    assert "figures" not in scores and scores["questions"]["counts"]["Avg"] == 50
+    assert scores["questions"]["rule"] == "official", "QCM-A answers are read by the ScienceQA evaluator's rule"
+    report = (out / "report.md").read_text()
+    assert "| after scienceqa |" in report and "figure type" not in report

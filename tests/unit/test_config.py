@@ -24,6 +24,8 @@ def _write(tmp_path, text):
 BASE = """
 name: t
 output_dir: out
+corpus:
+  demo: {}
 stages:
   - name: s1
     data: figures
@@ -66,11 +68,40 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 
 def test_dotted_overrides_are_typed(tmp_path):
-    recipe = load_recipe(_write(tmp_path, BASE), ["stages.0.learning_rate=5e-4", "curate.components=CT", "seed=7"])
+    recipe = load_recipe(_write(tmp_path, BASE),
+                         ["stages.0.learning_rate=5e-4", "curate.figures.components=CT", "seed=7"])
     assert recipe.stages[0].learning_rate == 5e-4
-    assert recipe.curate.components == "CT"
+    assert recipe.curate.figures.components == "CT"
     assert recipe.seed == 7
     with pytest.raises(RecipeError, match="components"):
-        load_recipe(_write(tmp_path, BASE), ["curate.components=CX"])
+        load_recipe(_write(tmp_path, BASE), ["curate.figures.components=CX"])
     with pytest.raises(RecipeError, match="key.path=value"):
         load_recipe(_write(tmp_path, BASE), ["seed"])
+
+
+def test_each_setting_is_declared_once():
+    """Components, prompts per figure and the seed live in one place each: a recipe that sets them
+    where an older layout had a second copy is refused, naming the field."""
+    from scitune.config import CorpusConfig, FigureCurationConfig
+
+    assert "seed" not in FigureCurationConfig.model_fields and "tokenizer" not in FigureCurationConfig.model_fields
+    assert not {"components", "type_prompts_per_figure", "figure_curation"} & set(CorpusConfig.model_fields)
+
+
+def test_sources_and_stage_data_must_agree(tmp_path):
+    with pytest.raises(RecipeError, match="corpus"):
+        load_recipe(_write(tmp_path, BASE.replace("  demo: {}", "  figures: {path: f.json}\n  demo: {}")))
+    only_questions = BASE.replace("  demo: {}", "  problems: {paths: [p.json]}")
+    with pytest.raises(RecipeError, match="trains on figures but the corpus has none"):
+        load_recipe(_write(tmp_path, only_questions))
+    recipe = load_recipe(_write(tmp_path, only_questions.replace("data: figures", "data: questions")
+                                .replace("language_model: frozen", "language_model: full")))
+    assert recipe.corpus.has_problems and not recipe.corpus.has_figures
+
+
+def test_a_stage_may_mix_curated_sets_with_weights(tmp_path):
+    text = BASE.replace("data: figures", "data: {questions: 1.0, figures: 0.3}").replace(
+        "language_model: frozen", "language_model: full")
+    assert load_recipe(_write(tmp_path, text)).stages[0].mixture == {"questions": 1.0, "figures": 0.3}
+    with pytest.raises(RecipeError, match="positive"):
+        load_recipe(_write(tmp_path, text.replace("figures: 0.3", "figures: 0")))

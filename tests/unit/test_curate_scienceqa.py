@@ -1,7 +1,8 @@
 import pytest
 
 from scitune.contracts import Problem
-from scitune.curate.scienceqa import INPUT_FORMATS, OUTPUT_FORMATS, problem_instruction
+from scitune.contracts import INPUT_FORMATS, OUTPUT_FORMATS
+from scitune.curate.scienceqa import problem_instruction
 
 
 def _problem(**kw):

@@ -25,7 +25,7 @@ def test_official_release_keys_by_pid_and_reports_bad_records(tmp_path):
     result = load_problems(path, image_root=tmp_path / "images")
     assert list(result.problems) == ["1"]
     assert result.problems["1"].image == "test/1/image.png"
-    reasons = dict(result.rejected)
+    reasons = {r.id: r.reason for r in result.rejected}
     assert "at least 2 choices" in reasons["2"] and "answer index 7" in reasons["3"]
     assert result.warnings == [("1", f"image test/1/image.png is missing under {tmp_path / 'images'}")]
 
@@ -80,7 +80,7 @@ def test_llava_file_keeps_missing_metadata_missing(tmp_path):
     problem = result.problems["5"]
     assert (problem.answer, problem.image, problem.split) == (1, "5/image.png", "test")
     assert problem.subject is None and problem.grade is None and problem.lecture == ""
-    assert result.rejected[0][0] == "6"
+    assert result.rejected[0].id == "6" and result.rejected[0].kind == "unparsable_llava_item"
 
 
 def test_duplicate_pids_across_sources_are_reported(tmp_path):
@@ -88,7 +88,8 @@ def test_duplicate_pids_across_sources_are_reported(tmp_path):
     path.write_text(json.dumps({"1": {**FIELDS, "split": "test"}}))
     merged = merge([load_problems(path), load_problems(path)])
     assert list(merged.problems) == ["1"]
-    assert merged.rejected == [("1", "duplicate pid; the first occurrence is kept")]
+    assert [(r.id, r.kind, r.reason) for r in merged.rejected] == [
+        ("1", "duplicate_pid", "duplicate pid; the first occurrence is kept")]
 
 
 @pytest.mark.shared_data

@@ -7,15 +7,14 @@ statistics are counters and a fixed histogram. Counts always add up: in = kept +
 
 Files written to OUT_DIR: `{split}.jsonl` (instructions), `records_{split}.jsonl` (the kept
 records, OCR filled in: the input of `scitune evaluate figures`), `rejected.jsonl` (id, reason,
-where), `quality.json`, `quality.md`, `quality.png`.
+where), `quality.json`, `quality.md`, `quality.png`, and `manifest.json` (image root, settings, seed,
+labels, per-file counts and hashes: what training and evaluation read).
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
-import re
 import sqlite3
 import zlib
 from collections import Counter
@@ -26,28 +25,19 @@ from pathlib import Path
 from scitune.config import FigureCurationConfig
 from scitune.contracts import IMAGE_PLACEHOLDER, FigureRecord, Instruction, Rejection
 from scitune.curate.figures import figure_instructions
+from scitune.curate.manifest import write_manifest
 from scitune.curate.ocr import OcrCache, lines, make_engine
-from scitune.sources.figure_types import KNOWN_FIGURE_TYPES, normalize_figure_type
+from scitune.figure_types import normalize_figure_type
 from scitune.sources.images import ImageError, check_image, file_digest, inside_root, resolve_image
+from scitune.sources.sentences import split_sentences
+from scitune.sources.splits import SPLITS, split_of
 
-SPLITS = ("train", "val", "test")
 LENGTH_BINS = (16, 32, 64, 128, 256, 384, 512, 1024, 2048)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 
 
 def _sampled(item: Instruction) -> bool:
     """1 in 8 of the free-text targets (a type label's length says nothing), fixed by the item id."""
     return item.source["task"] != "figure_type" and zlib.crc32(item.id.encode("utf-8")) % 8 == 0
-
-
-def split_of(paper_id: str, test_fraction: float, val_fraction: float) -> str:
-    """The split of a paper, from a hash of its id: the same on every run, machine and corpus order."""
-    position = int.from_bytes(hashlib.sha1(paper_id.encode("utf-8")).digest()[:8], "big") / 2**64
-    if position < test_fraction:
-        return "test"
-    if position < test_fraction + val_fraction:
-        return "val"
-    return "train"
 
 
 class SeenIndex:
@@ -112,7 +102,7 @@ class TargetLimiter:
 
     def cut(self, text: str) -> str | None:
         """The longest run of whole leading sentences within the limit; None if the first is too long."""
-        sentences = _SENTENCE_END.split(text)
+        sentences = split_sentences(text)
         low, high = 0, len(sentences)  # longer prefixes never have fewer tokens: bisect on the count
         while low < high:
             middle = (low + high + 1) // 2
@@ -156,12 +146,13 @@ class Stats:
 class FigureCuration:
     """One curation run into OUT_DIR."""
 
-    def __init__(self, cfg: FigureCurationConfig, out_dir: Path, image_root: Path, tokenizer,
-                 known_types: tuple[str, ...] = KNOWN_FIGURE_TYPES, ocr_cache: Path | None = None):
+    def __init__(self, cfg: FigureCurationConfig, out_dir: Path, image_root: Path, tokenizer, seed: int = 0,
+                 ocr_cache: Path | None = None):
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.image_root = Path(image_root)
-        self.known_types = known_types
+        self.seed = seed
+        self.known_types = tuple(cfg.figure_types)
         self.limiter = TargetLimiter(tokenizer, cfg.max_target_tokens)
         self.stats = Stats()
         engine = make_engine(cfg.ocr)
@@ -224,8 +215,10 @@ class FigureCuration:
         sample of the free-text targets (by a hash of the instruction id), which feeds the length
         histogram.
         """
-        built = [(r, list(figure_instructions([r], self.cfg.components, list(self.known_types), self.cfg.seed,
-                                              self.cfg.type_prompts_per_figure, self.cfg.tasks))) for r in records]
+        # Several type prompts per training figure; a held-out figure is asked once, so it is scored once.
+        built = [(r, list(figure_instructions(
+            [r], self.cfg.components, list(self.known_types), self.seed,
+            self.cfg.type_prompts_per_figure if self.split(r) == "train" else 1, self.cfg.tasks))) for r in records]
         counted = [i for _, items in built for i in items
                    if self.limiter.may_exceed(i.conversations[-1].value) or _sampled(i)]
         tokens_of = dict(zip((i.id for i in counted), self.limiter.lengths([i.conversations[-1].value
@@ -256,12 +249,12 @@ class FigureCuration:
             out.append((record, failure or kept))
         return out
 
+    def split(self, record: FigureRecord) -> str:
+        return split_of(record.source.paper_id, self.cfg.test_fraction, self.cfg.val_fraction)
+
     # -- the run ----------------------------------------------------------------------------
     def run(self, items: Iterable[FigureRecord | Rejection], on_item: Callable[[int], None] | None = None,
             chunk: int = 512) -> dict:
-        # The millions of objects that importing transformers creates live for the whole process;
-        # frozen, the collector stops re-scanning them every few thousand records (~1.6x faster).
-        gc.freeze()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         seen = SeenIndex(self.out_dir / ".seen.sqlite")
         names = [*(f"{s}.jsonl" for s in SPLITS), *(f"records_{s}.jsonl" for s in SPLITS), "rejected.jsonl"]
@@ -283,6 +276,9 @@ class FigureCuration:
         if self.ocr is not None:
             result["ocr"].update(cache_hits=self.ocr.hits, cache_misses=self.ocr.misses)
         write_quality_report(self.out_dir, result)
+        write_manifest(self.out_dir, "figures", self.image_root, result["config"], self.seed,
+                       {f"{s}.jsonl": s for s in SPLITS}, records={s: f"records_{s}.jsonl" for s in SPLITS},
+                       labels=list(self.known_types), tokenizer=getattr(self.limiter.tokenizer, "name_or_path", ""))
         return result
 
     def _chunk(self, batch: list[FigureRecord | Rejection], seen: SeenIndex, handles: dict) -> None:
@@ -301,7 +297,7 @@ class FigureCuration:
             if isinstance(result, Rejection):
                 self._reject(result, handles)
                 continue
-            split = split_of(record.source.paper_id, self.cfg.test_fraction, self.cfg.val_fraction)
+            split = self.split(record)
             self.stats.kept[split] += 1
             self.stats.types[record.figure_type or "(unknown)"] += 1
             handles[f"records_{split}.jsonl"].write(record.model_dump_json() + "\n")

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from scitune.contracts import IMAGE_PLACEHOLDER, Instruction, Problem
-
-LETTERS = "ABCDE"
-
+from scitune.contracts import IMAGE_PLACEHOLDER, LETTERS, Instruction, Problem, parse_format
 
 def options_text(problem: Problem) -> str:
     if len(problem.choices) > len(LETTERS):
@@ -28,12 +25,6 @@ def answer_letter(problem: Problem) -> str:
     return LETTERS[problem.answer]
 
 
-INPUT_LETTERS = "QCMLE"
-OUTPUT_LETTERS = "ALE"
-INPUT_FORMATS = ("CQM", "QCM", "QCML", "QCME", "QCMLE", "QCLM", "QCEM", "QCLEM")
-OUTPUT_FORMATS = ("A", "AL", "AE", "ALE", "AEL", "LA", "EA", "LEA", "ELA", "LEPA")
-
-
 def _part(problem: Problem, letter: str) -> str:
     """The text of one letter: lecture and explanation as they are, the answer as a sentence."""
     if letter == "L":
@@ -41,21 +32,6 @@ def _part(problem: Problem, letter: str) -> str:
     if letter == "E":
         return problem.solution.strip()
     return f"The answer is {answer_letter(problem)}."
-
-
-def parse_format(prompt_format: str) -> tuple[str, str]:
-    """'QCM-LEPA' → ('QCM', 'LEPA'), validated: letters known, none repeated, Q and M and A present."""
-    inputs, sep, outputs = prompt_format.partition("-")
-    valid_inputs = bool(inputs) and not set(inputs) - set(INPUT_LETTERS) and len(set(inputs)) == len(inputs)
-    valid_outputs = outputs == "LEPA" or (
-        bool(outputs) and not set(outputs) - set(OUTPUT_LETTERS) and len(set(outputs)) == len(outputs)
-    )
-    if not (sep and valid_inputs and valid_outputs and {"Q", "M"} <= set(inputs) and "A" in outputs):
-        raise ValueError(
-            f"unknown prompt format '{prompt_format}': expected INPUT-OUTPUT such as QCM-LEPA, with input letters "
-            f"from {INPUT_LETTERS} (Q and M required) and output letters from {OUTPUT_LETTERS} (A required) or LEPA"
-        )
-    return inputs, outputs
 
 
 def render_prompt(problem: Problem, inputs: str) -> str:

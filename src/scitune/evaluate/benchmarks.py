@@ -7,19 +7,20 @@ Predictions are resumed, so a rerun generates only what is missing and re-scores
 from __future__ import annotations
 
 import json
+from html import escape
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
-from scitune.contracts import Instruction, Prediction, Problem, read_jsonl
-from scitune.curate.scienceqa import LETTERS, problem_instructions
+from scitune.contracts import LETTERS, Instruction, Prediction, Problem, read_jsonl
 from scitune.evaluate import html
 from scitune.evaluate.figures import score_figures
-from scitune.evaluate.generate import predict
+from scitune.evaluate.predict import predict
 from scitune.evaluate.report import SHOWN_REFERENCES, plot_categories, plot_confusion
-from scitune.evaluate.scienceqa import CATEGORIES, REFERENCE_ROWS, Answers, markdown_table, score
+from scitune.evaluate.answer_rules import Rule, rule_for_format
+from scitune.evaluate.scienceqa import CATEGORIES, REFERENCE_ROWS, Answers, markdown_table, score, scoring_note
 
 
 @dataclass
@@ -41,7 +42,7 @@ def _predict(model, processor, instructions, image_root, out_dir: Path, gen: Gen
     return list(read_jsonl(path, Prediction))
 
 
-def _examples(instructions: list[Instruction], predictions: dict[str, Prediction], outcomes: dict[str, int],
+def example_rows(instructions: list[Instruction], predictions: dict[str, Prediction], outcomes: dict[str, int],
               expected: Callable[[Instruction], str]) -> list[html.Example]:
     return [
         html.Example(id=i.id, prompt=i.conversations[0].value.replace("<image>\n", ""),
@@ -54,34 +55,47 @@ def _examples(instructions: list[Instruction], predictions: dict[str, Prediction
 def evaluate_scienceqa(
     model: LlavaForConditionalGeneration,
     processor: LlavaProcessor,
-    problems: list[Problem],
-    image_root: Path,
+    instructions: list[Instruction],
+    problems: dict[str, Problem],
+    image_root: Path | None,
     out_dir: Path,
-    prompt_format: str = "QCM-LEPA",
     generation: Generation | None = None,
+    rule: Rule | None = None,
 ) -> dict:
-    """Predict every problem in PROMPT_FORMAT (image and text-only together) and score it."""
+    """Predict curated ScienceQA instructions (image and text-only together) and score them against
+    their problems, joined by id (the instruction id is the pid). Answers are read by RULE, by
+    default the one the papers used for the prompt format (`answer_rules.rule_for_format`)."""
     gen = generation or Generation()
     out_dir = Path(out_dir)
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
-    instructions = list(problem_instructions(problems, prompt_format))
+    missing = [i.id for i in instructions if i.id not in problems]
+    if missing:
+        raise ValueError(f"{len(missing)} instructions have no problem to score against (first: {missing[0]})")
+    formats = sorted({i.source.get("format", "?") for i in instructions})
+    prompt_format = ", ".join(formats)
+    chosen = [problems[i.id] for i in instructions]
     predictions = {p.id: p for p in _predict(model, processor, instructions, image_root, out_dir, gen)}
-    result = score(problems, Answers(text={pid: p.text for pid, p in predictions.items()}))
+    if rule is None:
+        rules = {rule_for_format(f) for f in formats}
+        if len(rules) > 1:
+            raise ValueError(f"prompt formats {prompt_format} are read by different answer rules: evaluate them apart")
+        rule = rules.pop()
+    result = score(chosen, Answers(text={pid: p.text for pid, p in predictions.items()}), rule=rule)
     result.update(model=gen.model_name, prompt_format=prompt_format, failed=sum(bool(p.error) for p in
                                                                                predictions.values()))
     (out_dir / "scores.json").write_text(json.dumps(result, indent=2))
     name = Path(gen.model_name).name or "this model"
     (out_dir / "scores.md").write_text(markdown_table(result, name))
     plot_categories(result, name, out_dir / "plots" / "categories.png")
-    by_pid = {p.pid: p for p in problems}
+    by_pid = problems
     rows = [[name, *(result["accuracy"][c] for c in CATEGORIES)]]
     rows += [[ref, *REFERENCE_ROWS[ref]] for ref in (*SHOWN_REFERENCES, "Random")]
-    examples = _examples(instructions, predictions, result["outcomes"],
+    examples = example_rows(instructions, predictions, result["outcomes"],
                          lambda i: f"{LETTERS[by_pid[i.id].answer]}. {by_pid[i.id].choices[by_pid[i.id].answer]}")
     html.write_page(out_dir / "report.html", f"ScienceQA · {name} · {prompt_format}", [
         ("Accuracy per category (%)", html.table(["model", *CATEGORIES], rows, highlight=0)
          + f"<p>{result['counts']['Avg']} questions · parse failures {result['parse_failures']} · "
-           f"failed items {result['failed']} · policy {result['policy']}</p>"
+           f"failed items {result['failed']} · {escape(scoring_note(result))}</p>"
          + "<img class=plot src='plots/categories.png'>"),
         ("Examples", html.examples_html(html.pick_examples(examples), image_root)),
     ])
@@ -116,7 +130,7 @@ def evaluate_figures(
                    for part, r in (("caption part", result["captions"]), ("whole CTOM text", result["full_text"]))]
     sections.append(("Captions", html.table(["compared", "BLEU-4", "ROUGE-L", "CIDEr", "items", "empty"],
                                             metric_rows)))
-    examples = _examples(instructions, predictions, types["outcomes"], lambda i: i.conversations[-1].value)
+    examples = example_rows(instructions, predictions, types["outcomes"], lambda i: i.conversations[-1].value)
     sections.append(("Examples", html.examples_html(html.pick_examples(examples), image_root)))
     html.write_page(out_dir / "report.html", f"Figures · {Path(gen.model_name).name}", sections)
     return result

@@ -81,19 +81,30 @@ def plot_confusion(figure_types: dict, path: Path) -> None:
     fig.savefig(path)
 
 
+def _figure_accuracy(result: dict) -> float | None:
+    return result["figures"]["figure_types"]["accuracy"] if "figures" in result else None
+
+
+def _question_accuracy(result: dict) -> float | None:
+    return result["questions"]["accuracy"]["Avg"] if "questions" in result else None
+
+
 def plot_accuracy(evaluations: dict[str, dict], path: Path) -> None:
+    """Figure-type and question accuracy per checkpoint (whichever the run evaluates)."""
     names = list(evaluations)
-    figure_acc = [evaluations[n]["figure_types"]["accuracy"] or 0 for n in names]
-    question_acc = [evaluations[n]["questions"]["accuracy"]["Avg"] or 0 for n in names]
+    series = [(label, [get(evaluations[n]) for n in names]) for label, get in
+              (("figure-type accuracy", _figure_accuracy), ("question accuracy (Avg)", _question_accuracy))]
+    series = [(label, values) for label, values in series if any(v is not None for v in values)]
     fig = Figure(figsize=(6, 3.2), dpi=110)
     ax = fig.subplots()
-    width = 0.38
+    width = 0.76 / max(1, len(series))
     xs = range(len(names))
-    ax.bar([x - width / 2 for x in xs], figure_acc, width, label="figure-type accuracy")
-    ax.bar([x + width / 2 for x in xs], question_acc, width, label="question accuracy (Avg)")
-    chance = next(iter(evaluations.values()))["figure_types"].get("chance")
-    if chance:
-        ax.axhline(chance, color="gray", linestyle=":", label="figure-type chance")
+    for number, (label, values) in enumerate(series):
+        ax.bar([x + (number - (len(series) - 1) / 2) * width for x in xs], [v or 0 for v in values], width,
+               label=label)
+    first = next(iter(evaluations.values()))
+    if "figures" in first and first["figures"]["figure_types"].get("chance"):
+        ax.axhline(first["figures"]["figure_types"]["chance"], color="gray", linestyle=":", label="figure-type chance")
     ax.set_xticks(list(xs), [f"after {n}" if n != "base" else "before training" for n in names], fontsize=8)
     ax.set_ylabel("accuracy (%)", fontsize=8)
     ax.set_ylim(0, 100)
@@ -104,50 +115,58 @@ def plot_accuracy(evaluations: dict[str, dict], path: Path) -> None:
 
 def write_report(run_dir: Path, title: str, evaluations: dict[str, dict], histories: dict[str, list[dict]],
                  timings: dict[str, float], notes: list[str]) -> Path:
-    """Write RUN_DIR/report.md and its plots; returns the report path."""
+    """Write RUN_DIR/report.md and its plots; returns the report path. An evaluation holds
+    'figures' and/or 'questions' results, as the run's corpus has them."""
     run_dir = Path(run_dir)
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     plot_losses(histories, plots / "loss.png")
     plot_accuracy(evaluations, plots / "accuracy.png")
-    lines = [f"# {title}", ""]
-    lines += notes + [""]
-    lines += ["## Accuracy per stage", "",
-              "| model | figure type (%) | caption BLEU-4 | ROUGE-L | CIDEr | " + " | ".join(CATEGORIES)
-              + " | parse failures |",
-              "|---|---|---|---|---|" + "---|" * len(CATEGORIES) + "---|"]
-    for name, result in evaluations.items():
-        acc = result["questions"]["accuracy"]
-        lines.append(
-            f"| {'before training' if name == 'base' else 'after ' + name} | "
-            f"{_fmt(result['figure_types']['accuracy'])} | "
-            + " | ".join(_fmt(result["captions"][m]) for m in ("bleu4", "rougeL", "cider")) + " | "
-            + " | ".join(_fmt(acc[c]) for c in CATEGORIES)
-            + f" | {result['questions']['parse_failures']} |"
-        )
     first = next(iter(evaluations.values()))
-    counts = first["questions"]["counts"]
-    lines += ["", "Questions per category: " + ", ".join(f"{c} {counts[c]}" for c in CATEGORIES)
-              + f". Figure-type items: {first['figure_types']['count']}, chance {first['figure_types']['chance']}%."
-              + " n/a: no question of that category in this data. Caption metrics compare the caption part of"
-              " the model's description with the figure's caption (BLEU-4 sacrebleu, ROUGE-L F1, CIDEr-D, ×100).",
-              "", "Pages with examples: " + ", ".join(
-                  f"[{n} figures](eval/{n}/figures/report.html), [{n} questions](eval/{n}/questions/report.html)"
-                  for n in evaluations) + ".", "",
-              "![accuracy per stage](plots/accuracy.png)", "", "## Training", "",
-              "![loss curves](plots/loss.png)", ""]
+    has_figures, has_questions = "figures" in first, "questions" in first
+    header, rule = ["model"], ["---"]
+    if has_figures:
+        header += ["figure type (%)", "caption BLEU-4", "ROUGE-L", "CIDEr"]
+    if has_questions:
+        header += [*CATEGORIES, "parse failures"]
+    lines = [f"# {title}", "", *notes, "", "## Accuracy per stage", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, result in evaluations.items():
+        cells = ["before training" if name == "base" else f"after {name}"]
+        if has_figures:
+            cells += [_fmt(result["figures"]["figure_types"]["accuracy"])]
+            cells += [_fmt(result["figures"]["captions"][m]) for m in ("bleu4", "rougeL", "cider")]
+        if has_questions:
+            acc = result["questions"]["accuracy"]
+            cells += [_fmt(acc[c]) for c in CATEGORIES] + [str(result["questions"]["parse_failures"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    facts = []
+    if has_questions:
+        counts = first["questions"]["counts"]
+        facts.append("Questions per category: " + ", ".join(f"{c} {counts[c]}" for c in CATEGORIES) +
+                     " (n/a: no question of that category, or its metadata is missing in this data).")
+    if has_figures:
+        types = first["figures"]["figure_types"]
+        facts.append(f"Figure-type items: {types['count']}, chance {types['chance']}%. Caption metrics compare the "
+                     "caption part of the model's description with the figure's caption (BLEU-4 sacrebleu, ROUGE-L "
+                     "F1, CIDEr-D, ×100).")
+    pages = [f"[{n} {part}](eval/{n}/{part}/report.html)" for n in evaluations
+             for part in ("figures", "questions") if part in evaluations[n]]
+    lines += ["", " ".join(facts), "", "Pages with examples: " + ", ".join(pages) + ".", "",
+              "![accuracy per stage](plots/accuracy.png)", "", "## Training", "", "![loss curves](plots/loss.png)", ""]
     for stage, history in histories.items():
         summary = next((h for h in reversed(history) if "train_runtime" in h), {})
         losses = [h["loss"] for h in history if "loss" in h]
         if losses:
             lines.append(f"- {stage}: loss {losses[0]:.3f} → {losses[-1]:.3f} over {len(losses)} logged points, "
                          f"{summary.get('train_runtime', float('nan')):.0f} s")
-    best = max(evaluations, key=lambda n: evaluations[n]["figure_types"]["accuracy"] or 0)
-    shown = "before training" if best == "base" else f"after {best}"
-    lines += ["", f"## Figure-type confusion {shown} (the best figure-type score)", "",
-              "| true \\ predicted | counts |", "|---|---|"]
-    for label, row in evaluations[best]["figure_types"]["confusion"].items():
-        lines.append(f"| {label} | " + ", ".join(f"{k}: {v}" for k, v in sorted(row.items())) + " |")
+    if has_figures:
+        best = max(evaluations, key=lambda n: _figure_accuracy(evaluations[n]) or 0)
+        shown = "before training" if best == "base" else f"after {best}"
+        lines += ["", f"## Figure-type confusion {shown} (the best figure-type score)", "",
+                  "| true \\ predicted | counts |", "|---|---|"]
+        for label, row in evaluations[best]["figures"]["figure_types"]["confusion"].items():
+            lines.append(f"| {label} | " + ", ".join(f"{k}: {v}" for k, v in sorted(row.items())) + " |")
     lines += ["", "## Time per step", "", "| step | seconds |", "|---|---|"]
     lines += [f"| {step} | {seconds:.1f} |" for step, seconds in timings.items()]
     lines += [f"| total | {sum(timings.values()):.1f} |", ""]

@@ -28,7 +28,7 @@ from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from scitune.contracts import IMAGE_PLACEHOLDER, Instruction, Prediction, read_jsonl
 from scitune.evaluate import html
-from scitune.evaluate.benchmarks import Generation, _examples
+from scitune.evaluate.benchmarks import Generation, example_rows
 from scitune.evaluate.predict import predict
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def write_outputs(benchmark: Benchmark, scores: dict, predictions: dict[str, Pre
         sections.append((f"Accuracy by {key}", html.table(
             [key, "accuracy (%)", "correct", "total"],
             [[value, row["accuracy"], row["correct"], row["total"]] for value, row in rows.items()])))
-    examples = _examples(benchmark.instructions, predictions, scores["outcomes"], lambda i: benchmark.expected[i.id])
+    examples = example_rows(benchmark.instructions, predictions, scores["outcomes"], lambda i: benchmark.expected[i.id])
     sections.append(("Examples", html.examples_html(html.pick_examples(examples), benchmark.image_root)))
     html.write_page(out_dir / "report.html", f"{benchmark.title} · {name}", sections)
 

@@ -202,3 +202,16 @@ def load_llava(folder: Path, quantize_4bit: bool = False) -> tuple[LlavaForCondi
     processor = LlavaProcessor.from_pretrained(folder)
     processor.tokenizer.padding_side = "left"
     return model, processor
+
+
+def trained_recipe(folder: Path) -> dict:
+    """The recipe a checkpoint was made with (its recipe.yaml), {} for checkpoints made elsewhere:
+    what inference must repeat (system prompt, prompt format, CTOM components)."""
+    import yaml
+
+    path = Path(folder) / "recipe.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {} if path.is_file() else {}
+
+
+def trained_system_prompt(folder: Path) -> str:
+    return (trained_recipe(folder).get("curate") or {}).get("system_prompt", "")

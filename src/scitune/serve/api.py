@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scitune.config import ServeConfig
 from scitune.contracts import IMAGE_PLACEHOLDER
 from scitune.serve.engine import Engine, NotReady, Request, TooLong
+from scitune.sources.images import ImageError, resolve_image
 
 
 class ApiError(Exception):
@@ -91,13 +92,13 @@ def decode_image(url: str, cfg: ServeConfig) -> Image.Image:
         if cfg.allowed_image_dir is None:
             raise ApiError(403, "file:// image URLs are refused: start the server with --allow-image-dir DIR to "
                                 "allow files inside DIR, or send the image as a data URL", param="image_url")
-        root = os.path.realpath(cfg.allowed_image_dir)
-        path = os.path.realpath(unquote(urlparse(url).path))
-        if not path.startswith(root.rstrip(os.sep) + os.sep):
-            raise ApiError(403, f"file {unquote(urlparse(url).path)} is outside the allowed image folder",
-                           param="image_url")
-        if not os.path.isfile(path):
-            raise ApiError(400, f"file {unquote(urlparse(url).path)} does not exist", param="image_url")
+        asked = unquote(urlparse(url).path)
+        try:  # the one inside-the-root rule of every image consumer
+            path = resolve_image(cfg.allowed_image_dir, asked, "image_url")
+        except ImageError as error:
+            if error.kind == "outside_image_root":
+                raise ApiError(403, f"file {asked} is outside the allowed image folder", param="image_url") from None
+            raise ApiError(400, f"file {asked} does not exist", param="image_url") from None
         if os.path.getsize(path) > cfg.max_image_bytes:
             raise ApiError(413, f"image file is larger than {cfg.max_image_bytes} bytes", param="image_url")
         data = Path(path).read_bytes()

@@ -21,10 +21,10 @@ import torch
 from PIL import Image
 from transformers.generation.streamers import BaseStreamer
 
-from scitune.evaluate.generate import generate_ids
+from scitune.model.generate import generate_ids
 from scitune.model.build import load_llava
 from scitune.model.chat import chat_format
-from scitune.train.data import Encoder
+from scitune.model.encode import Encoder
 
 logger = logging.getLogger(__name__)
 

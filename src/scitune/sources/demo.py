@@ -20,7 +20,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from scitune.contracts import FigureRecord, Problem, Source
+from scitune.contracts import FigureRecord, Problem, Source, write_jsonl
+from scitune.sources.splits import split_of
 from scitune.sources.vocabulary import (
     CATEGORY_NAMES,
     EQUATIONS,
@@ -168,21 +169,22 @@ def _paragraphs(figure_type: str, rendered: Rendered, n: int, rng: np.random.Gen
     return [first, second] if rng.random() < 0.5 else [f"{first} {second}"]
 
 
-def generate_corpus(
-    out_dir: Path, figures_per_type: int, test_fraction: float, image_size: int, seed: int
-) -> tuple[list[FigureRecord], list[Problem]]:
-    """Render figures to OUT_DIR/images and return their records and the questions about them.
+def generate_corpus(out_dir: Path, figures_per_type: int, test_fraction: float, image_size: int, seed: int,
+                    val_fraction: float = 0.0) -> tuple[list[FigureRecord], list[Problem]]:
+    """Render the demo corpus into OUT_DIR like any corpus on disk: `images/*.png`, `figures.jsonl`
+    (FigureRecords) and `problems.jsonl` (ScienceQA-format Problems about those figures, three per
+    figure). Returns what the two files hold; image paths in both are relative to OUT_DIR.
 
-    Deterministic for a given seed. Figures of one paper share a split, so evaluation never sees a
-    paper whose other figures were trained on.
+    Deterministic for a given seed. A question takes the split of its figure's paper by the same
+    paper-id hash that figure curation splits by (`sources.splits.split_of`), so evaluation never
+    asks about a paper whose figures were trained on.
     """
+    out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
-    image_dir = Path(out_dir) / "images"
+    image_dir = out_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     order = [t for _ in range(figures_per_type) for t in FIGURE_TYPES]
     rng.shuffle(order)
-    papers = -(-len(order) // FIGURES_PER_PAPER)
-    test_papers = set(rng.choice(papers, size=max(1, round(papers * test_fraction)), replace=False).tolist())
     records, problems = [], []
     for index, figure_type in enumerate(order):
         paper, number = divmod(index, FIGURES_PER_PAPER)
@@ -194,7 +196,6 @@ def generate_corpus(
             fig.tight_layout(pad=0.3)
         name = f"paper{paper:03d}-Figure{number}.png"
         fig.savefig(image_dir / name, dpi=DPI)
-        split = "test" if paper in test_papers else "train"
         record = FigureRecord(
             id=f"demo-{index:04d}",
             image=f"images/{name}",
@@ -207,8 +208,11 @@ def generate_corpus(
                           figure_id=f"Figure{number}", license="CC0-1.0 (generated)"),
         )
         records.append(record)
+        split = split_of(record.source.paper_id, test_fraction, val_fraction)
         problems.extend(_questions(record, rendered, split, rng))
-    logger.info("demo corpus: %d figures, %d questions", len(records), len(problems))
+    write_jsonl(out_dir / "figures.jsonl", records)
+    write_jsonl(out_dir / "problems.jsonl", problems)
+    logger.info("demo corpus: %d figures, %d questions in %s", len(records), len(problems), out_dir)
     return records, problems
 
 

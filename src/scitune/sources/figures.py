@@ -57,6 +57,21 @@ def read_records_jsonl(path: Path) -> Iterator[FigureRecord | Rejection]:
                                 kind="invalid_record", reason=f"not a valid FigureRecord: {str(error).splitlines()[0]}")
 
 
+def open_figures(fmt: str, path: Path, image_root: Path | None = None,
+                 work_dir: Path | None = None) -> tuple[Iterator[FigureRecord | Rejection], Path]:
+    """The records of a corpus and the folder their image paths are relative to: IMAGE_ROOT when
+    given, else the corpus folder; ArxivCap, whose images live inside its shards, writes them to
+    IMAGE_ROOT or WORK_DIR/images."""
+    path = Path(path)
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "arxivcap":
+        if image_root is None and work_dir is None:
+            raise ValueError("ArxivCap stores images inside its shards: give a folder to write them to")
+        root = Path(image_root or Path(work_dir) / "images")
+        return read_figures(fmt, path, image_dir=root), root
+    return read_figures(fmt, path), Path(image_root or (path if path.is_dir() else path.parent))
+
+
 def read_figures(fmt: str, path: Path, image_dir: Path | None = None) -> Iterator[FigureRecord | Rejection]:
     """Records of PATH in format FMT ('auto' detects it). ArxivCap writes its images into IMAGE_DIR."""
     path = Path(path)

@@ -138,10 +138,10 @@ def figure_type_evidence(unit: Unit) -> str | None:
     return None
 
 
-def latex_reader(source: Path, out_dir: Path, dpi: int = 150, compile: bool = True, pdf: Path | None = None
-                 ) -> tuple[list[FigureRecord], list[Rejection], int]:
+def latex_reader(source: Path, out_dir: Path, dpi: int = 150, compile: bool = True, pdf: Path | None = None,
+                 main: str | None = None) -> tuple[list[FigureRecord], list[Rejection], int]:
     """`curate_papers` reader: records, rejections and (for LaTeX) no page count."""
-    records, rejected = read_latex_paper(source, out_dir, dpi=dpi, compile=compile, pdf=pdf)
+    records, rejected = read_latex_paper(source, out_dir, dpi=dpi, compile=compile, pdf=pdf, main=main)
     return records, rejected, 0
 
 

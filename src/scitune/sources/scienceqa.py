@@ -15,8 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from scitune.contracts import Problem
-from scitune.curate.scienceqa import LETTERS
+from scitune.contracts import LETTERS, Problem, Rejection
 
 
 _HF_SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
@@ -27,18 +26,21 @@ class ProblemSet:
     """Problems by pid, plus everything that was rejected or looked wrong, with reasons."""
 
     problems: dict[str, Problem] = field(default_factory=dict)
-    rejected: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+
+    def reject(self, pid: str, kind: str, reason: str, where: str = "") -> None:
+        self.rejected.append(Rejection(id=pid, dataset="scienceqa", kind=kind, reason=reason, where=where))
 
     def add(self, pid: str, make) -> None:
         if pid in self.problems:
-            self.rejected.append((pid, "duplicate pid; the first occurrence is kept"))
+            self.reject(pid, "duplicate_pid", "duplicate pid; the first occurrence is kept")
             return
         try:
             self.problems[pid] = make()
         except (ValidationError, ValueError, TypeError) as error:
             reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
-            self.rejected.append((pid, reason))
+            self.reject(pid, "invalid_problem", reason)
 
     def restrict(self, pids: list[str]) -> ProblemSet:
         """Only the listed pids, in that order; pids with no problem are reported as warnings."""
@@ -46,7 +48,7 @@ class ProblemSet:
         for pid in pids:
             if pid in self.problems:
                 kept.problems[pid] = self.problems[pid]
-            elif not any(r[0] == pid for r in self.rejected):
+            elif not any(r.id == pid for r in self.rejected):
                 kept.warnings.append((pid, "listed in the split but not among the problems"))
         return kept
 
@@ -69,7 +71,7 @@ def read_official(problems_json: Path, image_root: Path | None = None) -> Proble
     for pid, fields in raw.items():
         pid = str(pid)
         if not isinstance(fields, dict):
-            result.rejected.append((pid, "not a JSON object"))
+            result.reject(pid, "invalid_problem", "not a JSON object")
             continue
         image = f"{fields.get('split')}/{pid}/{fields['image']}" if fields.get("image") else None
         if image and image_root is not None and not (Path(image_root) / image).is_file():
@@ -157,7 +159,7 @@ def read_llava(path: Path) -> ProblemSet:
             if letter not in "ABCDE"[: len(choices)] or not letter:
                 raise ValueError(f"answer '{turns[1]['value']}' is not one of the choice letters")
         except (KeyError, IndexError, TypeError, ValueError) as error:
-            result.rejected.append((pid, f"cannot parse the LLaVA conversation: {error}"))
+            result.reject(pid, "unparsable_llava_item", f"cannot parse the LLaVA conversation: {error}")
             continue
         image = item.get("image") if has_image or item.get("image") else None
         result.add(pid, lambda: Problem(pid=pid, question=question, choices=choices, answer="ABCDE".index(letter),
@@ -176,13 +178,37 @@ def merge(sets: list[ProblemSet]) -> ProblemSet:
     return merged
 
 
-def load_problems(path: Path, image_root: Path | None = None) -> ProblemSet:
-    """Any release, told apart by its shape: a parquet file or folder, a LLaVA list, or problems.json."""
+def read_problems_jsonl(path: Path) -> ProblemSet:
+    """Problems in SciTune's own contract, one per line (the demo corpus, curated `problems_*.jsonl`)."""
+    result = ProblemSet()
+    with Path(path).open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                fields = json.loads(line)
+            except json.JSONDecodeError as error:
+                result.reject(str(number), "invalid_json", f"not valid JSON: {error}", where=f"{path}:{number}")
+                continue
+            pid = str(fields.get("pid", number)) if isinstance(fields, dict) else str(number)
+            result.add(pid, lambda f=fields: Problem.model_validate(f))
+    return result
+
+
+def is_parquet(path: Path) -> bool:
+    return Path(path).is_dir() or Path(path).suffix == ".parquet"
+
+
+def load_problems(path: Path, image_root: Path | None = None, extract_images_to: Path | None = None) -> ProblemSet:
+    """Any release, told apart by its shape: a parquet file or folder (its images, stored inside,
+    written to EXTRACT_IMAGES_TO when given), a LLaVA list, problems.json, or our Problem JSONL."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"problems file {path} does not exist")
-    if path.is_dir() or path.suffix == ".parquet":
-        return read_parquet(path)
+    if is_parquet(path):
+        return read_parquet(path, extract_images_to)
+    if path.suffix == ".jsonl":
+        return read_problems_jsonl(path)
     with path.open(encoding="utf-8") as handle:
         first = handle.read(1 << 12).lstrip()[:1]
     if first == "[":
@@ -195,3 +221,21 @@ def iter_split(problem_set: ProblemSet, split: str | None) -> Iterator[Problem]:
     for problem in problem_set.problems.values():
         if split is None or problem.split == split:
             yield problem
+
+
+def load_sources(paths: list[Path], extract_images_to: Path | None = None) -> ProblemSet:
+    """Several releases read and merged (the first source wins a pid that two of them hold)."""
+    return merge([load_problems(path, extract_images_to=extract_images_to) for path in paths])
+
+
+def select(problem_set: ProblemSet, splits: Path | None = None, split: str | None = None) -> list[Problem]:
+    """The problems of SPLIT: exactly the official pid list (in its order) when pid_splits.json is
+    given, else each problem's own `split` field (all problems when SPLIT is None). Listed pids that
+    are missing are added to the set's warnings."""
+    if splits is None:
+        return list(iter_split(problem_set, split))
+    if split is None:
+        raise ValueError("a pid_splits.json needs a split name (e.g. train, val, test, minitest)")
+    chosen = problem_set.restrict(read_split_ids(splits, split))
+    problem_set.warnings += chosen.warnings[len(problem_set.warnings):]  # restrict copies, then adds
+    return list(chosen.problems.values())

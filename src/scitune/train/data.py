@@ -10,90 +10,17 @@ from __future__ import annotations
 import bisect
 import logging
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
-from transformers import LlavaProcessor
 
-from scitune.contracts import IMAGE_PLACEHOLDER, Instruction
-from scitune.model.chat import ChatFormat
-from scitune.sources.images import load_image, resolve_image
+from scitune.contracts import Instruction, Rejection
+from scitune.model.encode import IGNORE_INDEX, Encoded, Encoder
+from scitune.sources.images import ImageError, load_image, resolve_image
 
 logger = logging.getLogger(__name__)
-
-IGNORE_INDEX = -100
-
-
-@dataclass(frozen=True)
-class Encoded:
-    input_ids: list[int]
-    labels: list[int]
-
-
-def image_token_count(processor: LlavaProcessor) -> int:
-    """How many tokens one `<image>` becomes, as the processor itself expands it."""
-    size = processor.image_processor.size
-    side = size.get("height") or size.get("shortest_edge")
-    probe = processor(text=IMAGE_PLACEHOLDER, images=Image.new("RGB", (side, side)), add_special_tokens=False)
-    return len(probe["input_ids"][0])
-
-
-class Encoder:
-    """Tokenizes conversations with the chat format; one per (processor, format, system prompt)."""
-
-    def __init__(self, processor: LlavaProcessor, chat: ChatFormat, system_prompt: str):
-        self.processor = processor
-        self.tokenizer = processor.tokenizer
-        self.chat = chat
-        self.system_prompt = system_prompt
-        self.image_tokens = image_token_count(processor)
-
-    def _ids(self, text: str) -> list[int]:
-        text = text.replace(IMAGE_PLACEHOLDER, IMAGE_PLACEHOLDER * self.image_tokens)
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def encode(self, instruction: Instruction) -> Encoded:
-        """All turns; only assistant turns are supervised."""
-        ids = self._ids(self.chat.render_system(self.system_prompt))
-        labels = [IGNORE_INDEX] * len(ids)
-        for turn in instruction.conversations:
-            if turn.from_ == "gpt":
-                prefix = self._ids(self.chat.assistant_prefix)
-                answer = self._ids(turn.value + self.chat.assistant_suffix)
-                ids += prefix + answer
-                labels += [IGNORE_INDEX] * len(prefix) + answer
-            elif turn.from_ == "human":
-                segment = self._ids(self.chat.render_user(turn.value))
-                ids += segment
-                labels += [IGNORE_INDEX] * len(segment)
-            else:
-                segment = self._ids(self.chat.render_system(turn.value))
-                ids += segment
-                labels += [IGNORE_INDEX] * len(segment)
-        return Encoded(ids, labels)
-
-    def encode_chat(self, turns: list[tuple[str, str]]) -> list[int]:
-        """A multi-turn generation prompt: every (role, text) turn as at training, where role is
-        'human', 'gpt' or 'system' and the last turn is the human's, then the assistant prefix."""
-        ids = self._ids(self.chat.render_system(self.system_prompt))
-        for role, text in turns:
-            if role == "gpt":
-                ids += self._ids(self.chat.assistant_prefix) + self._ids(text + self.chat.assistant_suffix)
-            else:
-                ids += self._ids((self.chat.render_user if role == "human" else self.chat.render_system)(text))
-        return ids + self._ids(self.chat.assistant_prefix)
-
-    def encode_prompt(self, instruction: Instruction) -> list[int]:
-        """Everything before the first assistant turn, plus the assistant prefix: the generation prompt."""
-        ids = self._ids(self.chat.render_system(self.system_prompt))
-        for turn in instruction.conversations:
-            if turn.from_ == "gpt":
-                break
-            render = self.chat.render_user if turn.from_ == "human" else self.chat.render_system
-            ids += self._ids(render(turn.value))
-        return ids + self._ids(self.chat.assistant_prefix)
 
 
 def supervised_positions(labels: torch.Tensor) -> torch.Tensor:
@@ -104,37 +31,43 @@ def supervised_positions(labels: torch.Tensor) -> torch.Tensor:
 
 
 class InstructionDataset(torch.utils.data.Dataset):
-    """Encoded instructions; images are decoded lazily per item, samples too long are rejected."""
+    """Encoded instructions; images are decoded lazily per item. A sample that cannot train (too
+    long, image missing or outside the root, no image while only the image path trains) is
+    quarantined in `rejected` with its kind and reason, never dropped silently."""
 
-    def __init__(self, instructions: list[Instruction], encoder: Encoder, image_root: Path, max_length: int,
-                 require_image: bool = False):
+    def __init__(self, instructions: Iterable[Instruction], encoder: Encoder, image_root: Path | None,
+                 max_length: int, require_image: bool = False, dataset: str = ""):
         self.encoder = encoder
-        self.image_root = Path(image_root)
+        self.image_root = Path(image_root) if image_root is not None else None
         self.items: list[tuple[Instruction, Encoded]] = []
-        self.rejected: list[dict] = []
+        self.rejected: list[Rejection] = []
+
+        def reject(instruction: Instruction, kind: str, reason: str) -> None:
+            self.rejected.append(Rejection(id=instruction.id, dataset=dataset, kind=kind, reason=reason))
+
         for instruction in instructions:
             if require_image and not instruction.image:
                 # With the LM frozen only the image path trains; a text-only sample would give a loss
                 # that no trained parameter affects (and a batch of them, an error).
-                self.rejected.append({"id": instruction.id, "reason": "no image, and the language model is frozen "
-                                                                      "in this stage: nothing it trains sees it"})
+                reject(instruction, "text_only_with_frozen_lm", "no image, and the language model is frozen in "
+                                                                "this stage: nothing it trains sees it")
                 continue
             encoded = encoder.encode(instruction)
             if len(encoded.input_ids) > max_length:
-                self.rejected.append({
-                    "id": instruction.id,
-                    "reason": f"{len(encoded.input_ids)} tokens, more than max_length {max_length}",
-                })
+                reject(instruction, "too_long", f"{len(encoded.input_ids)} tokens, more than max_length {max_length}")
                 continue
             if instruction.image:
+                if self.image_root is None:
+                    reject(instruction, "no_image_root", f"image {instruction.image} but the data names no image root")
+                    continue
                 try:
                     resolve_image(self.image_root, instruction.image, instruction.id)
-                except ValueError as error:  # missing or outside the root: quarantined, counted, named
-                    self.rejected.append({"id": instruction.id, "reason": str(error)})
+                except ImageError as error:  # missing or outside the root: quarantined, counted, named
+                    reject(instruction, error.kind, str(error))
                     continue
             self.items.append((instruction, encoded))
         if self.rejected:
-            logger.warning("%d samples rejected (first: %s)", len(self.rejected), self.rejected[0])
+            logger.warning("%d samples rejected (first: %s)", len(self.rejected), self.rejected[0].reason)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -198,25 +131,54 @@ class PaddingMeter:
         return 1 - self.real / self.total if self.total else None
 
 
-class PackedDataset(torch.utils.data.Dataset):
-    """Samples packed into sequences of at most MAX_LENGTH tokens (best fit, longest first: few,
-    well-filled packs, the same packs on every run)."""
+class Mixture(torch.utils.data.Dataset):
+    """Several instruction sets (each with its own image root) read as one, set after set."""
 
-    def __init__(self, dataset: InstructionDataset, max_length: int):
+    def __init__(self, parts: list[InstructionDataset]):
+        self.parts = parts
+        self.offsets = [0]
+        for part in parts:
+            self.offsets.append(self.offsets[-1] + len(part))
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def sizes(self) -> list[int]:
+        return [len(part) for part in self.parts]
+
+    def lengths(self) -> list[int]:
+        return [length for part in self.parts for length in part.lengths()]
+
+    def __getitem__(self, index: int) -> dict:
+        part = bisect.bisect_right(self.offsets, index) - 1
+        return self.parts[part][index - self.offsets[part]]
+
+
+def best_fit_packs(lengths: list[int], indices: Iterable[int], max_length: int) -> list[list[int]]:
+    """Samples packed into sequences of at most MAX_LENGTH tokens (best fit, longest first: few,
+    well-filled packs, the same packs for the same samples on every run)."""
+    order = sorted(indices, key=lambda i: (-lengths[i], i))
+    free: list[tuple[int, int]] = []  # (room left, pack number), kept sorted
+    packs: list[list[int]] = []
+    for index in order:
+        slot = bisect.bisect_left(free, (lengths[index], -1))
+        if slot == len(free):
+            packs.append([index])
+            bisect.insort(free, (max_length - lengths[index], len(packs) - 1))
+            continue
+        room, pack = free.pop(slot)
+        packs[pack].append(index)
+        bisect.insort(free, (room - lengths[index], pack))
+    return packs
+
+
+class PackedDataset(torch.utils.data.Dataset):
+    """Packs of samples of DATASET (all of them, or the listed INDICES), each a training row."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, max_length: int, indices: Iterable[int] | None = None):
         self.dataset = dataset
-        lengths = dataset.lengths()
-        order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-        free: list[tuple[int, int]] = []  # (room left, pack number), kept sorted
-        self.packs: list[list[int]] = []
-        for index in order:
-            slot = bisect.bisect_left(free, (lengths[index], -1))
-            if slot == len(free):
-                self.packs.append([index])
-                bisect.insort(free, (max_length - lengths[index], len(self.packs) - 1))
-                continue
-            room, pack = free.pop(slot)
-            self.packs[pack].append(index)
-            bisect.insort(free, (room - lengths[index], pack))
+        self.packs = best_fit_packs(dataset.lengths(), range(len(dataset)) if indices is None else indices,
+                                    max_length)
 
     def __len__(self) -> int:
         return len(self.packs)
@@ -270,29 +232,51 @@ class PackedCollator:
         return batch
 
 
-def epoch_order(lengths: list[int], epochs: float, batch: int, seed: int, group_by_length: bool) -> list[int]:
-    """The sample order of a whole stage, drawn from SEED alone: a fresh shuffle per epoch and, when
-    grouping by length, samples of similar length side by side within blocks of 50 batches (the
-    longest block first, so an out-of-memory shows at step one). A fractional last epoch takes the
-    head of its shuffle.
+def mixture_epochs(sizes: list[int], weights: list[float], epochs: float, seed: int) -> list[list[int]]:
+    """The samples of each epoch, as indices into the sets laid end to end: per epoch,
+    round(weight × size) samples of each set — all of it at 1.0, a fresh random subset below
+    (drawn from SEED, the epoch and the set), whole copies plus a subset above. A fractional last
+    epoch is the head of its shuffle (see `epoch_order`)."""
+    offsets = [sum(sizes[:k]) for k in range(len(sizes))]
+    chosen = []
+    for epoch in range(int(epochs) + (epochs > int(epochs))):
+        indices = []
+        for number, (size, weight, offset) in enumerate(zip(sizes, weights, offsets)):
+            whole, part = int(weight), weight - int(weight)
+            picked = list(range(size)) * whole
+            if part and size:
+                rng = random.Random(f"{seed}:{epoch}:set{number}")
+                picked += sorted(rng.sample(range(size), round(part * size)))
+            indices += [offset + i for i in picked]
+        chosen.append(indices)
+    return chosen
+
+
+def epoch_order(lengths: list[int], epochs: float, batch: int, seed: int, group_by_length: bool,
+                chosen: list[list[int]] | None = None) -> list[int]:
+    """The sample order of a whole stage, drawn from SEED alone: a fresh shuffle per epoch of that
+    epoch's samples (CHOSEN, from `mixture_epochs`; every sample by default) and, when grouping by
+    length, samples of similar length side by side within blocks of 50 batches (the longest block
+    first, so an out-of-memory shows at step one). A fractional last epoch takes the head of its
+    shuffle.
 
     Drawing the order up front (not from the global RNG when the loader starts) is what makes a
     resumed stage see exactly the batches an uninterrupted one would.
     """
     order: list[int] = []
-    count = len(lengths)
     whole, part = int(epochs), epochs - int(epochs)
-    for epoch in range(whole + (part > 0)):
+    chosen = chosen or [list(range(len(lengths)))] * (whole + (part > 0))
+    for epoch, indices in enumerate(chosen):
         rng = random.Random(f"{seed}:{epoch}")
-        indices = list(range(count))
+        indices = list(indices)
         rng.shuffle(indices)
         if group_by_length:
             block = batch * 50
-            blocks = [sorted(indices[i:i + block], key=lambda k: -lengths[k]) for i in range(0, count, block)]
+            blocks = [sorted(indices[i:i + block], key=lambda k: -lengths[k]) for i in range(0, len(indices), block)]
             blocks.sort(key=lambda b: -lengths[b[0]])
             indices = [k for b in blocks for k in b]
         if epoch == whole:
-            indices = indices[: max(1, round(part * count))]
+            indices = indices[: max(1, round(part * len(indices)))]
         order += indices
     return order
 
@@ -308,3 +292,18 @@ class Ordered(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         return self.dataset[self.order[index]]
+
+
+def stage_samples(dataset: Mixture, weights: list[float], epochs: float, batch: int, seed: int,
+                  group_by_length: bool, pack_length: int | None = None) -> torch.utils.data.Dataset:
+    """Every training row of a stage in order: samples (or, with PACK_LENGTH, packs of each epoch's
+    samples), shuffled per epoch from SEED. With one set at weight 1.0 this is the plain epoch order."""
+    chosen = mixture_epochs(dataset.sizes(), weights, epochs, seed)
+    if pack_length is None:
+        return Ordered(dataset, epoch_order(dataset.lengths(), epochs, batch, seed, group_by_length, chosen))
+    # Packs are already as long as they can be; grouping them by length would only reorder them.
+    per_epoch = [PackedDataset(dataset, pack_length, indices) for indices in chosen]
+    rows = Mixture(per_epoch)
+    offsets = rows.offsets
+    by_epoch = [list(range(offsets[e], offsets[e + 1])) for e in range(len(per_epoch))]
+    return Ordered(rows, epoch_order(rows.lengths(), epochs, batch, seed, False, by_epoch))

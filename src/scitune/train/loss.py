@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from scitune.train.data import IGNORE_INDEX, supervised_positions
+from scitune.model.encode import IGNORE_INDEX
+from scitune.train.data import supervised_positions
 
 
 def supervised_loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:

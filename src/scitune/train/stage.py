@@ -24,17 +24,18 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from scitune.config import Recipe, StageConfig, save_recipe
-from scitune.contracts import Instruction, read_jsonl
+from scitune.contracts import write_jsonl
+from scitune.curate.manifest import CuratedSet, sha256_of
 from scitune.model.chat import chat_format
+from scitune.model.encode import Encoder
+from scitune.sources.instructions import read_instructions
 from scitune.train.data import (
     Collator,
-    Encoder,
     InstructionDataset,
-    Ordered,
+    Mixture,
     PackedCollator,
-    PackedDataset,
     PaddingMeter,
-    epoch_order,
+    stage_samples,
 )
 from scitune.train.freeze import apply_freezing, module_of, optimizer_for
 from scitune.train.lora import apply_lora
@@ -90,14 +91,7 @@ logger = logging.getLogger(__name__)
 
 def file_manifest(paths: list[Path]) -> dict[str, str]:
     """sha256 of each data file, saved beside the checkpoint so a result names its exact data."""
-    manifest = {}
-    for path in paths:
-        digest = hashlib.sha256()
-        with Path(path).open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        manifest[str(path)] = digest.hexdigest()
-    return manifest
+    return {str(path): sha256_of(path) for path in paths}
 
 
 def use_bf16(precision: str) -> bool:
@@ -127,17 +121,28 @@ def _trainable(model: torch.nn.Module) -> dict[str, int]:
     return counts
 
 
+def stage_dataset(stage: StageConfig, encoder: Encoder, data: dict[str, CuratedSet]) -> Mixture:
+    """The stage's instruction sets, encoded, in the order of its mixture."""
+    parts = []
+    for name in stage.mixture:
+        curated = data[name]
+        parts.append(InstructionDataset(read_instructions(curated.path), encoder, curated.image_root,
+                                        stage.max_length, require_image=stage.train["language_model"] == "frozen",
+                                        dataset=name))
+    return Mixture(parts)
+
+
 def run_stage(
     recipe: Recipe,
     stage: StageConfig,
     model: LlavaForConditionalGeneration,
     processor: LlavaProcessor,
-    data_path: Path,
-    image_root: Path,
+    data: dict[str, CuratedSet],
     out_dir: Path,
     base_dir: Path | None = None,
 ) -> Path:
-    """Train `model` in place for one stage; returns the folder of the saved checkpoint.
+    """Train `model` in place for one stage on DATA ({'figures'|'questions': curated training set});
+    returns the folder of the saved checkpoint.
 
     Resumes from the newest intermediate checkpoint in OUT_DIR/trainer when one exists.
     """
@@ -148,22 +153,17 @@ def run_stage(
         model = apply_lora(model, stage)
         trained = _trainable(model)
     logger.info("stage %s trains %s", stage.name, {k: f"{v / 1e6:.2f}M" for k, v in trained.items()})
-    instructions = list(read_jsonl(data_path, Instruction))
     encoder = Encoder(processor, chat_format(processor.tokenizer), recipe.curate.system_prompt)
-    dataset = InstructionDataset(instructions, encoder, image_root, stage.max_length,
-                                 require_image=stage.train["language_model"] == "frozen")
+    dataset = stage_dataset(stage, encoder, data)
+    rejected = [r for part in dataset.parts for r in part.rejected]
     if not len(dataset):
-        raise ValueError(f"stage {stage.name}: no usable sample in {data_path}")
+        raise ValueError(f"stage {stage.name}: no usable sample in {', '.join(str(d.path) for d in data.values())}")
     meter = PaddingMeter()
     pad = processor.tokenizer.pad_token_id
-    if stage.packing:
-        samples, collator = PackedDataset(dataset, stage.max_length), PackedCollator(pad, meter, supervised_logits=True)
-    else:
-        samples, collator = dataset, Collator(pad, meter, supervised_logits=True)
-    # Packs are already as long as they can be; grouping them by length would only reorder them.
-    order = epoch_order(samples.lengths(), stage.epochs, stage.batch_size * stage.gradient_accumulation_steps,
-                        recipe.seed, stage.group_by_length and not stage.packing)
-    train_data = Ordered(samples, order)
+    collator = (PackedCollator if stage.packing else Collator)(pad, meter, supervised_logits=True)
+    train_data = stage_samples(dataset, list(stage.mixture.values()), stage.epochs,
+                               stage.batch_size * stage.gradient_accumulation_steps, recipe.seed,
+                               stage.group_by_length, stage.max_length if stage.packing else None)
     use_gpu = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(out_dir / "trainer"),
@@ -230,13 +230,13 @@ def run_stage(
         (final / "training_args.bin").unlink(missing_ok=True)
         processor.save_pretrained(final)
         save_recipe(recipe, final / "recipe.yaml")
-        (final / "data_manifest.json").write_text(json.dumps(file_manifest([data_path]), indent=2))
+        (final / "data_manifest.json").write_text(json.dumps(file_manifest([d.path for d in data.values()]), indent=2))
         (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
-        (out_dir / "rejected.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dataset.rejected))
+        write_jsonl(out_dir / "rejected.jsonl", rejected)
         (out_dir / "training_summary.json").write_text(json.dumps({
             "world_size": trainer.args.world_size, "steps": trainer.state.global_step,
             "trained_parameters": trained, "ranks_agree": agreement, "samples": len(dataset),
-            "rejected": len(dataset.rejected)}, indent=2))
+            "rejected": len(rejected), "samples_per_set": dict(zip(stage.mixture, dataset.sizes()))}, indent=2))
     if distributed:
         trainer.accelerator.wait_for_everyone()
     return final

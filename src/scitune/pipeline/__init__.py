@@ -1,0 +1,1 @@
+"""`scitune run`: a recipe's steps over one run folder (sources → curation → model → train/evaluate → report)."""
