@@ -1,0 +1,196 @@
+"""The default OCR engine: RapidOCR's ONNX models (pip only) read the way figures are laid out.
+
+Steps for one figure (each measured on real figures in benchmarks/ocr_accuracy.py):
+1. glyph scan (glyphs.py): the text height, and candidates for lone tick labels;
+2. the DB detector at the scale that makes the text about 18 px high (detect.py), long rotated
+   labels joined into one box;
+3. each box cut out, turned upright (tall boxes are tried turned both ways: axis labels read bottom
+   to top unless the other way is clearly more likely), and recognised with character positions;
+   words split at wide ink gaps (recognise.py);
+4. layout rules (layout.py): tick labels as numbers, decimal points put back from the axis's
+   scale, legend dashes removed, implausible glyph candidates dropped; reading order.
+Each word keeps its box, its turn (`angle`) and its confidence: the lowest probability of its
+characters, in percent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from scitune.curate.ocr import layout
+from scitune.curate.ocr.detect import DetectorSettings, TextDetector, join_vertical, turned_lines
+from scitune.curate.ocr.glyphs import Box, scan_glyphs
+from scitune.curate.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
+from scitune.curate.ocr.recognise import LineImage, TextRecogniser, upright
+from scitune.curate.ocr.words import Word
+
+logger = logging.getLogger(__name__)
+
+VERSION = 1
+"""Part of the cache key: raise it when a change reads the same image differently."""
+
+
+@dataclass(frozen=True)
+class FigureOcrSettings:
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    space_ratio: float = 0.3
+    """A blank gap wider than this share of the line's ink height separates two words."""
+    upright_preference: float = 0.1
+    """A tall box is read turned both ways; the top-to-bottom reading must beat the usual
+    bottom-to-top one by this much mean character probability to win."""
+    glyph_candidates: bool = True
+    """Also read glyph groups the detector missed (lone tick labels)."""
+    layout_rules: bool = True
+    """Tick labels as numbers, decimal points from the axis scale, legend dashes removed."""
+    min_confidence: float = 0.2
+    """Words below this (0-1) are not returned at all; the record keeps everything above it."""
+
+
+class FigureOcr:
+    """OCR for figures on RapidOCR's models (`rapidocr-onnxruntime`, installed by `make`)."""
+
+    name = "figure"
+    target_confidence = 80.0
+
+    def __init__(self, config: FigureOcrSettings | None = None, threads: int = 1):
+        self.config = config or FigureOcrSettings()
+        self.detector = TextDetector(onnx_session(DETECTION_MODEL, threads), self.config.detector)
+        self.recogniser = TextRecogniser(onnx_session(RECOGNITION_MODEL, threads))
+
+    def settings(self) -> str:
+        c = self.config
+        return (f"v{VERSION}-h{c.detector.target_text_height:g}-s{c.space_ratio:g}-u{c.upright_preference:g}"
+                f"-g{int(c.glyph_candidates)}-l{int(c.layout_rules)}-c{c.min_confidence:g}")
+
+    def describe(self) -> dict:
+        return {"engine": self.name, **asdict(self.config)}
+
+    def read(self, path: Path) -> list[Word]:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(white, image.convert("RGBA"))
+            rgb = np.asarray(image.convert("RGB"))
+        return self.read_array(rgb)
+
+    def read_array(self, rgb: np.ndarray) -> list[Word]:
+        """The words of an [H, W, 3] uint8 RGB image."""
+        if rgb.shape[0] < 4 or rgb.shape[1] < 4:
+            return []
+        scan = scan_glyphs(rgb)
+        text_height = scan.text_height or 12.0
+        scale = self.detector.scale_for(rgb.shape[:2], text_height)
+        found = [box for box, _ in self.detector(rgb, scale)]
+        tall = [b for b in found if _is_turned(b, text_height)]
+        if tall:
+            lines = [b for b in turned_lines(self.detector, rgb, tall, scale) if _is_turned(b, text_height)]
+            # A tall box the turned strip did not find again is kept as it was.
+            kept = [b for b in tall if _covered(b, lines) < 0.5]
+            found = [b for b in found if not _is_turned(b, text_height)] + lines + kept
+        boxes = [(box, "detector") for box in join_vertical(found)]
+        if self.config.glyph_candidates:
+            boxes += [(box, "glyphs") for box in _uncovered(scan.candidates, [b for b, _ in boxes], rgb.shape, text_height)]
+        pieces = self._recognise(rgb, boxes, text_height)
+        tolerance = 0.6 * text_height
+        if self.config.layout_rules:
+            layout.strip_marks(pieces)
+            layout.read_ticks_as_numbers(pieces, tolerance)
+            layout.repair_axis_points(pieces, tolerance)
+            pieces = layout.tidy(pieces, tolerance)
+        else:
+            pieces = [p for p in pieces if p.source == "detector" and any(ch.isalnum() for ch in p.text)]
+        pieces = [p for p in pieces if p.confidence >= self.config.min_confidence]
+        return [Word(p.text, tuple(int(round(v)) for v in p.box), round(100 * p.confidence, 1), p.line, p.angle)
+                for p in layout.reading_order(pieces, text_height)]
+
+    def _recognise(self, rgb: np.ndarray, boxes: list[tuple[Box, str]], text_height: float) -> list[layout.Piece]:
+        crops, owners = [], []
+        for number, (box, _) in enumerate(boxes):
+            width, height = box[2] - box[0], box[3] - box[1]
+            angles = (90, 270) if _is_turned(box, text_height) else (0,)
+            for angle in angles:
+                crops.append(upright(rgb, box, angle))
+                owners.append((number, angle))
+        readings = self.recogniser(crops)
+        best: dict[int, tuple[float, int, LineImage]] = {}
+        for (number, angle), line in zip(owners, readings):
+            spans = self.recogniser.spans(line, self.config.space_ratio)
+            score = float(np.mean([s.confidence for s in spans])) if spans else 0.0
+            score -= self.config.upright_preference if angle == 270 else 0.0
+            if number not in best or score > best[number][0]:
+                best[number] = (score, angle, line)
+        pieces = []
+        for number, (_, angle, line) in sorted(best.items()):
+            box, source = boxes[number]
+            for span in self.recogniser.spans(line, self.config.space_ratio):
+                pieces.append(layout.Piece(span.text, span.confidence, _span_box(box, angle, span.x0, span.x1, line.width),
+                                           number, angle, source, _rereader(self.recogniser, line, span),
+                                           span.char_confidences))
+        return pieces
+
+
+def _is_turned(box: Box, text_height: float) -> bool:
+    """A tall box is a turned label, unless it is one tall character ("1", "l")."""
+    width, height = box[2] - box[0], box[3] - box[1]
+    return height > 1.5 * width and height > 1.6 * text_height
+
+
+def _covered(box: Box, boxes: list[Box]) -> float:
+    """The largest share of BOX's area that one of BOXES covers."""
+    area = max(1e-9, (box[2] - box[0]) * (box[3] - box[1]))
+    return max((max(0.0, min(box[2], b[2]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[1], b[1]))
+                for b in boxes), default=0.0) / area
+
+
+def _uncovered(candidates: list[Box], boxes: list[Box], shape, text_height: float) -> list[Box]:
+    """Glyph candidates, padded, that no detector box already covers (a fifth of their area or
+    more), of the figure's text height and in a row or column with two others, one of them found
+    by the detector (a tick label the detector missed sits among the ones it found; curve pieces
+    and markers mostly do not): recognising the rest costs time for junk."""
+    height, width = shape[:2]
+    sized = [c for c in candidates if 0.6 * text_height <= c[3] - c[1] <= 1.6 * text_height]
+    lines = [b for b in boxes if b[3] - b[1] <= 2 * text_height]
+    tolerance = 0.6 * text_height
+    found = []
+    for x0, y0, x1, y1 in sized:
+        in_row = lambda b: abs((b[1] + b[3]) - (y0 + y1)) < 2 * tolerance  # noqa: E731
+        in_column = lambda b: abs(b[2] - x1) < tolerance  # noqa: E731
+        if not any(sum(map(test, lines)) >= 1 and sum(map(test, lines + sized)) >= 3 for test in (in_row, in_column)):
+            continue
+        pad = 0.3 * (y1 - y0)
+        box = (max(0.0, x0 - pad), max(0.0, y0 - pad), min(float(width), x1 + pad), min(float(height), y1 + pad))
+        if _covered(box, boxes) < 0.2:
+            found.append(box)
+    return found
+
+
+def _span_box(box: Box, angle: int, x0: float, x1: float, line_width: int) -> Box:
+    """A word's box in the image, from its extent along the upright line."""
+    if angle == 0:
+        scale = (box[2] - box[0]) / line_width
+        return (box[0] + x0 * scale, box[1], box[0] + x1 * scale, box[3])
+    scale = (box[3] - box[1]) / line_width
+    if angle == 90:  # read bottom to top: the line's start is the box's bottom
+        return (box[0], box[3] - x1 * scale, box[2], box[3] - x0 * scale)
+    return (box[0], box[1] + x0 * scale, box[2], box[1] + x1 * scale)
+
+
+def _rereader(recogniser: TextRecogniser, line: LineImage, span):
+    """Reads the span's steps again with only some characters allowed: (text, confidence) or None."""
+
+    def reread(allowed_chars: str):
+        allowed = np.array([i == 0 or ch in allowed_chars for i, ch in enumerate(recogniser.charset)])
+        first, last = max(0, span.first_step - 1), min(len(line.probabilities), span.last_step + 2)
+        part = LineImage(line.probabilities[first:last], np.ones(0, bool), line.ink_height, line.width)
+        spans = recogniser.spans(part, space_ratio=1e9, allowed=allowed)
+        if not spans:
+            return None
+        return "".join(s.text for s in spans), min(s.confidence for s in spans)
+
+    return reread

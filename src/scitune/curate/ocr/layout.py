@@ -1,0 +1,192 @@
+"""Reading a figure's words as a figure: tick labels are numbers in rows and columns, legends have line samples.
+
+Rules that use the layout of plots, each measured in benchmarks/ocr_accuracy.py:
+- a short word aligned with two or more numbers (a tick column or row) is read again with only
+  digits allowed ("o" → "0", "i" → "1") when that reading is nearly as likely;
+- the numbers of one axis are evenly spaced: a label whose value breaks the axis's linear fit but
+  fits it with a decimal point put back ("12" among 0.2 … 1.0 → "1.2") is corrected (the point is
+  one or two pixels at SciCap's resolution), and labels on the scale take the axis's confidence;
+- a legend's line sample glued to its label ("—P(Ben." , "-max.") loses the dash, and so does a
+  tick mark glued after its label ("20-", "K-");
+- what has no letter or digit is dropped, and glyph candidates (the detector missed them) are kept
+  only as numbers aligned with the detector's numbers, or confident words of three letters or more.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from statistics import median
+
+import numpy as np
+
+NUMBER = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+)([eE][-+]?\d+)?%?$")
+LEGEND_DASH = re.compile(r"^[-–—_~=]+(?=[^\W\d_]|\()")
+TICK_DASH = re.compile(r"(?<=[\w.)\]%])[-–—_~]+$")
+NUMERIC_CHARS = "0123456789.,-+%"
+
+
+@dataclass
+class Piece:
+    """A word being read: where it came from and what is needed to read it again."""
+
+    text: str
+    confidence: float  # 0-1
+    box: tuple[float, float, float, float]
+    line: int  # index of the detected line it belongs to
+    angle: int
+    source: str  # "detector" or "glyphs"
+    reread: object = field(default=None, repr=False)  # callable(allowed chars) -> (text, confidence) | None
+    char_confidences: tuple[float, ...] = ()  # one per character of text, when known
+
+
+def is_number(text: str) -> bool:
+    return bool(NUMBER.match(text))
+
+
+def value(text: str) -> float | None:
+    try:
+        return float(text.replace(",", "").rstrip("%"))
+    except ValueError:
+        return None
+
+
+def _centre(box) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def aligned_numbers(piece: Piece, pieces: list[Piece], tolerance: float) -> tuple[list[Piece], list[Piece]]:
+    """The horizontal numbers sharing PIECE's row (centre y) and its column (right edge: y-axis tick
+    labels are right-aligned in the plotting programs we know of)."""
+    cy = _centre(piece.box)[1]
+    row, column = [], []
+    for other in pieces:
+        if other is piece or other.angle or not is_number(other.text):
+            continue
+        if abs(_centre(other.box)[1] - cy) < tolerance:
+            row.append(other)
+        if abs(other.box[2] - piece.box[2]) < tolerance:
+            column.append(other)
+    return row, column
+
+
+def read_ticks_as_numbers(pieces: list[Piece], tolerance: float, min_confidence: float = 0.3) -> int:
+    """Short words aligned with two or more numbers, read again with only digits allowed. Returns the count changed."""
+    changed = 0
+    for piece in pieces:
+        if piece.angle or is_number(piece.text) or len(piece.text) > 4 or piece.reread is None:
+            continue
+        row, column = aligned_numbers(piece, pieces, tolerance)
+        if max(len(row), len(column)) < 2:
+            continue
+        again = piece.reread(NUMERIC_CHARS)
+        if again and is_number(again[0]) and again[1] >= min_confidence:
+            piece.text, piece.confidence = again
+            changed += 1
+    return changed
+
+
+def repair_axis_points(pieces: list[Piece], tolerance: float) -> int:
+    """Numbers of one axis that fit its linear scale once a decimal point is put back. Returns the count changed."""
+    changed = 0
+    numbers = [p for p in pieces if not p.angle and is_number(p.text) and value(p.text) is not None]
+    for axis in (0, 1):  # 0: a column of y ticks (position = centre y); 1: a row of x ticks (centre x)
+        for group in _groups(numbers, axis, tolerance):
+            changed += _repair_group(group, axis)
+    return changed
+
+
+def _groups(numbers: list[Piece], axis: int, tolerance: float) -> list[list[Piece]]:
+    """Numbers sharing a column (right edge) or a row (centre y), four or more."""
+    key = (lambda p: p.box[2]) if axis == 0 else (lambda p: _centre(p.box)[1])
+    groups: list[list[Piece]] = []
+    for piece in sorted(numbers, key=key):
+        if groups and abs(key(piece) - key(groups[-1][-1])) < tolerance:
+            groups[-1].append(piece)
+        else:
+            groups.append([piece])
+    return [g for g in groups if len(g) >= 4]
+
+
+def _repair_group(group: list[Piece], axis: int) -> int:
+    positions = np.array([_centre(p.box)[1 - axis] for p in group])
+    values = np.array([value(p.text) for p in group])
+    # Theil-Sen: the median of pairwise slopes ignores the few misread labels.
+    slopes = [(values[j] - values[i]) / (positions[j] - positions[i])
+              for i in range(len(group)) for j in range(i + 1, len(group)) if abs(positions[j] - positions[i]) > 1]
+    if not slopes:
+        return 0
+    slope = float(median(slopes))
+    intercept = float(median(values - slope * positions))
+    predicted = intercept + slope * positions
+    spacing = np.diff(np.sort(positions))
+    unit = abs(slope) * float(np.median(spacing)) if len(spacing) else 0.0  # value step between neighbours
+    if unit == 0:
+        return 0
+    fits = np.abs(values - predicted) < 0.1 * unit
+    if fits.sum() < max(3, len(group) // 2 + 1):  # not a linear axis (log scale, or not ticks at all)
+        return 0
+    changed = 0
+    # A label whose value lands on the axis's scale is confirmed by it (a misreading rarely does):
+    # it is as sure as the axis, and so is a repaired one.
+    axis_confidence = float(median(p.confidence for p, fit in zip(group, fits) if fit))
+    for piece, target, fit in zip(group, predicted, fits):
+        if fit:
+            piece.confidence = max(piece.confidence, axis_confidence)
+            continue
+        digits = piece.text
+        for cut in range(1, len(digits)):
+            candidate = digits[:cut] + "." + digits[cut:]
+            if is_number(candidate) and abs(value(candidate) - target) < 0.1 * unit:
+                piece.text, piece.confidence = candidate, max(piece.confidence, axis_confidence)
+                changed += 1
+                break
+    return changed
+
+
+def strip_marks(pieces: list[Piece]) -> None:
+    """Legend line samples before a label and tick marks after one, read as dashes, are not text;
+    the word's confidence is then that of the characters left (a line sample reads unsurely)."""
+    for piece in pieces:
+        lead = LEGEND_DASH.match(piece.text)
+        start = lead.end() if lead else 0
+        trail = TICK_DASH.search(piece.text, start)
+        end = trail.start() if trail else len(piece.text)
+        if (start, end) == (0, len(piece.text)):
+            continue
+        piece.text = piece.text[start:end]
+        if len(piece.char_confidences) >= end and piece.text:
+            piece.char_confidences = piece.char_confidences[start:end]
+            piece.confidence = min(piece.char_confidences)
+
+
+def tidy(pieces: list[Piece], tolerance: float, glyph_confidence: float = 0.9) -> list[Piece]:
+    """Only pieces with a letter or digit; glyph candidates only as aligned numbers or confident words."""
+    kept = []
+    for piece in pieces:
+        if not any(ch.isalnum() for ch in piece.text):
+            continue
+        if piece.source == "glyphs":
+            # Aligned with numbers the detector found: a dashed line's dashes, read as "1"s, align
+            # with each other, never with an axis.
+            row, column = aligned_numbers(piece, [p for p in pieces if p.source == "detector"], tolerance)
+            number = is_number(piece.text) and max(len(row), len(column)) >= 2
+            word = piece.text.isalpha() and len(piece.text) >= 3 and piece.confidence >= glyph_confidence
+            if not (number or word):
+                continue
+        kept.append(piece)
+    return kept
+
+
+def reading_order(pieces: list[Piece], text_height: float) -> list[Piece]:
+    """Pieces by line, lines top to bottom then left to right; lines renumbered in that order."""
+    band = max(4.0, text_height)
+    tops: dict[int, tuple[float, float]] = {}
+    for piece in pieces:
+        x, y = piece.box[0], piece.box[1]
+        top = tops.get(piece.line)
+        tops[piece.line] = (min(top[0], y // band), min(top[1], x)) if top else (y // band, x)
+    order = {line: rank for rank, line in enumerate(sorted(tops, key=lambda n: tops[n]))}
+    for piece in pieces:
+        piece.line = order[piece.line]
+    return sorted(pieces, key=lambda p: (p.line, p.box[1] if p.angle == 270 else -p.box[3] if p.angle else p.box[0]))

@@ -1,0 +1,93 @@
+"""The figure engine's layout rules, word splitting and scoring, on small exact inputs."""
+
+import numpy as np
+import pytest
+
+from scitune.curate.ocr import layout
+from scitune.curate.ocr.detect import join_vertical
+from scitune.curate.ocr.recognise import _longest_blank
+from scitune.curate.ocr.score import differences, score_words
+from scitune.curate.ocr.words import Word, lines
+
+
+def piece(text, box, source="detector", reread=None, confidence=0.99, line=0):
+    return layout.Piece(text, confidence, box, line, 0, source, reread)
+
+
+def y_ticks(texts, x1=50.0, top=10.0, step=30.0):
+    """A column of right-aligned tick labels, top to bottom."""
+    return [piece(t, (x1 - 8 * len(t), top + i * step, x1, top + i * step + 10), line=i) for i, t in enumerate(texts)]
+
+
+def test_score_counts_words_as_bags_after_normalisation():
+    score = score_words("0.2 μ=0.002 max. max. −5", "max. µ=0.002 0.2 junk -5")
+    assert (score.matched, score.printed, score.read) == (4, 5, 5)
+    assert score.recall == pytest.approx(0.8) and score.junk == pytest.approx(0.2)
+    assert differences("a b b", "b c") == (["a", "b"], ["c"])
+    assert score_words("− 0.5", "-0.5", signs=False).recall == 1.0
+
+
+def test_lines_keep_reading_order_and_drop_words_below_the_confidence():
+    words = [Word("b", (0, 0, 1, 1), 40.0, 1), Word("a", (0, 0, 1, 1), 90.0, 0), Word("c", (0, 0, 1, 1), 95.0, 1)]
+    assert lines(words) == ["a", "b c"]
+    assert lines(words, 50.0) == ["a", "c"]
+
+
+def test_a_decimal_point_is_put_back_where_the_axis_scale_says():
+    ticks = y_ticks(["12", "1.0", "0.8", "0.6", "04", "0.2", "0"])  # 1.2 and 0.4 lost their points
+    assert layout.repair_axis_points(ticks, tolerance=4.0) == 2
+    assert [t.text for t in ticks] == ["1.2", "1.0", "0.8", "0.6", "0.4", "0.2", "0"]
+
+
+def test_a_log_axis_is_left_alone():
+    ticks = y_ticks(["10000", "1000", "100", "10", "1"])
+    assert layout.repair_axis_points(ticks, tolerance=4.0) == 0
+    assert [t.text for t in ticks] == ["10000", "1000", "100", "10", "1"]
+
+
+def test_a_letter_among_tick_labels_is_read_again_as_a_number():
+    asked = []
+
+    def reread(allowed):
+        asked.append(allowed)
+        return "0", 0.9
+
+    ticks = y_ticks(["0.4", "0.2"]) + [piece("o", (42, 70, 50, 80), reread=reread)]
+    assert layout.read_ticks_as_numbers(ticks, tolerance=4.0) == 1
+    assert ticks[-1].text == "0" and set(asked[0]) >= set("0123456789.")
+    lone = [piece("o", (300, 300, 308, 310), reread=reread)]
+    assert layout.read_ticks_as_numbers(lone, tolerance=4.0) == 0 and lone[0].text == "o"
+
+
+@pytest.mark.parametrize("read, kept", [("—P(Ben.", "P(Ben."), ("-max.", "max."), ("20-", "20"), ("K-", "K"),
+                                        ("-0.5", "-0.5"), ("Mini-slot", "Mini-slot"), ("x-1", "x-1")])
+def test_legend_samples_and_tick_marks_are_not_text(read, kept):
+    pieces = [piece(read, (0, 0, 10, 10))]
+    layout.strip_marks(pieces)
+    assert pieces[0].text == kept
+
+
+def test_glyph_candidates_survive_only_as_aligned_numbers_or_confident_words():
+    ticks = y_ticks(["0.4", "0.2"])
+    candidates = [piece("0", (42, 70, 50, 80), source="glyphs"),  # under the column: kept
+                  piece("1", (300, 300, 308, 310), source="glyphs"),  # a curve piece read as "1"
+                  piece("Topic", (300, 200, 340, 210), source="glyphs"),
+                  piece("T", (400, 200, 404, 210), source="glyphs"),
+                  piece("~", (0, 300, 9, 310))]
+    kept = layout.tidy(ticks + candidates, tolerance=4.0)
+    assert [p.text for p in kept] == ["0.4", "0.2", "0", "Topic"]
+
+
+def test_split_rotated_label_is_joined_but_the_next_label_up_the_axis_is_not():
+    label = [(0, 300, 16, 320), (0, 200, 16, 301)]  # "M" + "aximum", touching
+    other = [(0, 100, 16, 190)]  # another label 10 px further up
+    assert sorted(join_vertical(label + other)) == [(0, 100, 16, 190), (0, 200, 16, 320)]
+
+
+def test_longest_blank_run_between_two_characters():
+    columns = np.zeros(32, dtype=bool)
+    columns[:6] = columns[15:18] = columns[20:] = True  # ink; blank runs 6..14 and 18..19
+    assert _longest_blank(columns, 0, 2) == 9  # between step centres 4 and 20
+    assert _longest_blank(columns, 1, 2) == 3  # between 12 and 20: 12..14, then 18..19
+    assert _longest_blank(columns, 2, 3) == 0  # 20..27 is all ink
+    assert _longest_blank(columns, 0, 0) == 0
