@@ -35,9 +35,32 @@ AnswerRule = Annotated[str | None, typer.Option(
 
 
 def _load(model: Path):
+    """The checkpoint on this process's device: under torchrun / accelerate launch each rank takes
+    its own GPU (LOCAL_RANK) when there are GPUs."""
+    from scitune.evaluate.shards import current_ranks
     from scitune.model.build import load_llava
 
-    return load_llava(existing_checkpoint(model))
+    llava, processor = load_llava(existing_checkpoint(model))
+    return llava.to(current_ranks().device()), processor
+
+
+def _tracked(label: str, total: int, fn):
+    """Run FN(advance) on every rank (predict shares the items among them, and what follows the
+    merged predictions is the same everywhere); only rank 0 shows its share's progress."""
+    from scitune.evaluate.shards import current_ranks
+
+    ranks = current_ranks()
+    if ranks.world == 1:
+        return tracked(label, total, fn)
+    if not ranks.is_main:
+        return fn(lambda _: None)
+    return tracked(f"{label} (rank 0 of {ranks.world})", -(-total // ranks.world), fn)
+
+
+def _on_main() -> bool:
+    from scitune.evaluate.shards import current_ranks
+
+    return current_ranks().is_main
 
 
 def _system_prompt(model: Path, given: str | None) -> str:
@@ -66,10 +89,14 @@ def predict(
     two_pass: TwoPass = False,
     limit: Limit = None,
 ) -> None:
-    """Greedy answers for every instruction, appended to OUTPUT as they are produced."""
+    """Greedy answers for every instruction, appended to OUTPUT as they are produced.
+
+    Under `torchrun --nproc_per_node=N -m scitune.cli predict …` (or accelerate launch) the N
+    processes share the items; OUTPUT is the file one process would have written."""
     from scitune.contracts import Prediction, read_jsonl
     from scitune.curate.manifest import CuratedSet
-    from scitune.evaluate.predict import done_ids, predict as generate
+    from scitune.evaluate.predict import predict as generate
+    from scitune.evaluate.shards import read_ids, shard_folder
     from scitune.model.generate import ANSWER_PROMPTER
     from scitune.sources.instructions import read_instructions
 
@@ -78,10 +105,13 @@ def predict(
     items = list(read_instructions(curated.path))[:limit]
     _needs_root(items, curated.image_root, data)
     llava, processor = _load(model)
-    todo = len([i for i in items if i.id not in done_ids(output)])
-    tracked("predict", todo, lambda advance: generate(
+    done = read_ids(output).union(*(read_ids(shard) for shard in shard_folder(output).glob("rank*.jsonl")))
+    todo = len([i for i in items if i.id not in done])
+    _tracked("predict", todo, lambda advance: generate(
         llava, processor, items, curated.image_root, output, _system_prompt(model, system_prompt), str(model),
         max_new_tokens, batch_size, on_batch=advance, answer_prompter=ANSWER_PROMPTER if two_pass else None))
+    if not _on_main():
+        return
     failed = sum(1 for prediction in read_jsonl(output, Prediction) if prediction.error)
     console.print(f"{todo} new predictions ({len(items) - todo} already there, {failed} failed) → {output}")
 
@@ -212,7 +242,9 @@ def evaluate_scienceqa(
         return run_benchmark(llava, processor, instructions, {p.pid: p for p in selected}, image_root, output_dir,
                              gen, rule)
 
-    result = tracked("scienceqa", len(selected), run_it)
+    result = _tracked("scienceqa", len(selected), run_it)
+    if not _on_main():
+        return
     console.print(markdown_table(result, model.name))
     console.print(f"→ {output_dir / 'scores.json'} · {output_dir / 'report.html'}")
 
@@ -245,7 +277,9 @@ def evaluate_figures(
         gen = Generation(batch_size, max_new_tokens, _system_prompt(model, system_prompt), None, str(model), advance)
         return run_benchmark(llava, processor, instructions, root, output_dir, labels, gen)
 
-    result = tracked("figures", len(instructions), run_it)
+    result = _tracked("figures", len(instructions), run_it)
+    if not _on_main():
+        return
     console.print(figures_markdown(result, model.name))
     console.print(f"→ {output_dir / 'scores.json'} · {output_dir / 'report.html'}")
 

@@ -2,7 +2,9 @@
 
 Prompts are built with the same chat format and encoder as training. Batches are left-padded and
 sorted by prompt length (less padding); decoding is greedy unless sampling is asked for. An
-interrupted run resumes: ids already in the predictions file are skipped.
+interrupted run resumes: ids already in the predictions file are skipped. Under torchrun or
+accelerate launch the items are shared among the processes (`scitune.evaluate.shards`): the merged
+file is the one a single process writes, byte for byte.
 
 Two-pass mode (the LLaVA/SciTune ScienceQA "answer prompter", off by default): the first pass
 generates the reasoning; the second feeds it back, cut before any answer it gave, followed by the
@@ -20,6 +22,7 @@ import torch
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from scitune.contracts import Instruction, Prediction
+from scitune.evaluate.shards import current_ranks, fold_shards, read_ids, shard_path
 from scitune.model.chat import chat_format
 from scitune.model.encode import Encoder
 from scitune.model.generate import generate_ids
@@ -63,22 +66,43 @@ def predict(
     """Generate an answer per instruction into OUT_PATH (JSONL of Prediction), greedy.
 
     An item that cannot be answered (unreadable image, prompt longer than the model's context) is
-    written with its `error` and empty text; the others go on.
+    written with its `error` and empty text; the others go on. Several processes (torchrun,
+    accelerate launch) each answer every WORLD-th item, in shards that rank 0 merges into OUT_PATH
+    in the order of one process: by prompt length, then by position in INSTRUCTIONS.
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    skip = done_ids(out_path)
+    ranks = current_ranks()
     encoder = Encoder(processor, chat_format(processor.tokenizer), system_prompt)
     tokenizer = processor.tokenizer
     model.eval()
-    todo = [(ins, encoder.encode_prompt(ins)) for ins in instructions if ins.id not in skip]
+    position: dict[str, tuple[int, int]] = {}  # id → (prompt tokens, index): the order of one process
+
+    def pending(skip: set[str]) -> list[tuple[Instruction, list[int]]]:
+        found = [(index, ins, encoder.encode_prompt(ins)) for index, ins in enumerate(instructions)
+                 if ins.id not in skip]
+        position.update((ins.id, (len(ids), index)) for index, ins, ids in found)
+        return [(ins, ids) for _, ins, ids in found]
+
+    if ranks.is_main:  # the shards an interrupted run left behind join the file first
+        skip = done_ids(out_path)
+        todo = pending(skip)
+        skip |= fold_shards(out_path, skip, lambda item_id: position.get(item_id, (1 << 62, 0)))
+    ranks.barrier()
+    if not ranks.is_main:
+        skip = read_ids(out_path)
+        todo = pending(skip)
+    todo = [pair for pair in todo if pair[0].id not in skip]
     todo.sort(key=lambda pair: len(pair[1]))
+    todo = todo[ranks.rank::ranks.world]
+    target = out_path if ranks.world == 1 else shard_path(out_path, ranks.rank)
+    target.parent.mkdir(parents=True, exist_ok=True)
     eos = [tokenizer.eos_token_id]
     context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
     decoding = {"do_sample": False, "max_new_tokens": max_new_tokens, "system_prompt": system_prompt}
     if answer_prompter:
         decoding.update(answer_prompter=answer_prompter, answer_tokens=answer_tokens)
-    with out_path.open("a", encoding="utf-8") as handle:
+    with target.open("a", encoding="utf-8") as handle:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
             results = _generate_batch(model, processor, batch, image_root, max_new_tokens, eos, context)
@@ -93,6 +117,11 @@ def predict(
             handle.flush()
             if on_batch:
                 on_batch(len(batch))
+    if ranks.world > 1:
+        ranks.barrier()  # every shard complete
+        if ranks.is_main:
+            fold_shards(out_path, read_ids(out_path), lambda item_id: position.get(item_id, (1 << 62, 0)))
+        ranks.barrier()  # the merged file is there for every rank
     return out_path
 
 
