@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from html import escape
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
@@ -111,11 +111,21 @@ def evaluate_figures(
     labels: list[str],
     generation: Generation | None = None,
 ) -> dict:
-    """Predict curated figure instructions; score figure type (with a confusion matrix) and captions."""
+    """Predict curated figure instructions; score figure type (with a confusion matrix) and captions.
+
+    A type question is answered by a label, so its answer gets only the tokens of the longest label
+    and a few more (`label_budget`); an answer that runs past that is no label anyway. Descriptions
+    get `max_new_tokens`. Each prediction records the budget it had."""
     gen = generation or Generation()
     out_dir = Path(out_dir)
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
-    predictions = {p.id: p for p in _predict(model, processor, instructions, image_root, out_dir, gen)}
+    is_type = [i.source.get("task") == "figure_type" for i in instructions]
+    budget = label_budget(processor.tokenizer, labels, gen.max_new_tokens)
+    for wanted, tokens in ((True, budget), (False, gen.max_new_tokens)):
+        chosen = [i for i, typed in zip(instructions, is_type) if typed == wanted]
+        if chosen:
+            _predict(model, processor, chosen, image_root, out_dir, replace(gen, max_new_tokens=tokens))
+    predictions = {p.id: p for p in read_jsonl(out_dir / "predictions.jsonl", Prediction)}
     result = score_figures(instructions, predictions.values(), labels)
     result["model"] = gen.model_name
     (out_dir / "scores.json").write_text(json.dumps(result, indent=2))
@@ -134,6 +144,12 @@ def evaluate_figures(
     sections.append(("Examples", html.examples_html(html.pick_examples(examples), image_root)))
     html.write_page(out_dir / "report.html", f"Figures · {Path(gen.model_name).name}", sections)
     return result
+
+
+def label_budget(tokenizer, labels: list[str], most: int, margin: int = 4) -> int:
+    """New tokens a figure-type answer may take: the longest label's, plus MARGIN, at most MOST."""
+    longest = max((len(tokenizer(label, add_special_tokens=False)["input_ids"]) for label in labels), default=most)
+    return min(most, longest + margin)
 
 
 def figures_markdown(result: dict, name: str) -> str:
