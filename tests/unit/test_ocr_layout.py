@@ -10,8 +10,8 @@ from scitune.curate.ocr.score import differences, score_words
 from scitune.curate.ocr.words import Word, lines
 
 
-def piece(text, box, source="detector", reread=None, confidence=0.99, line=0):
-    return layout.Piece(text, confidence, box, line, 0, source, reread)
+def piece(text, box, source="detector", probe=None, confidence=0.99, line=0):
+    return layout.Piece(text, confidence, box, line, 0, source, probe)
 
 
 def y_ticks(texts, x1=50.0, top=10.0, step=30.0):
@@ -48,14 +48,15 @@ def test_a_log_axis_is_left_alone():
 def test_a_letter_among_tick_labels_is_read_again_as_a_number():
     asked = []
 
-    def reread(allowed):
-        asked.append(allowed)
-        return "0", 0.9
+    class Probe:
+        def reread(self, allowed):
+            asked.append(allowed)
+            return "0", 0.9
 
-    ticks = y_ticks(["0.4", "0.2"]) + [piece("o", (42, 70, 50, 80), reread=reread)]
+    ticks = y_ticks(["0.4", "0.2"]) + [piece("o", (42, 70, 50, 80), probe=Probe())]
     assert layout.read_ticks_as_numbers(ticks, tolerance=4.0) == 1
     assert ticks[-1].text == "0" and set(asked[0]) >= set("0123456789.")
-    lone = [piece("o", (300, 300, 308, 310), reread=reread)]
+    lone = [piece("o", (300, 300, 308, 310), probe=Probe())]
     assert layout.read_ticks_as_numbers(lone, tolerance=4.0) == 0 and lone[0].text == "o"
 
 
@@ -91,3 +92,49 @@ def test_longest_blank_run_between_two_characters():
     assert _longest_blank(columns, 1, 2) == 3  # between 12 and 20: 12..14, then 18..19
     assert _longest_blank(columns, 2, 3) == 0  # 20..27 is all ink
     assert _longest_blank(columns, 0, 0) == 0
+
+
+def test_ctc_likelihood_matches_torch():
+    import torch
+
+    from scitune.curate.ocr.lexicon import ctc_log_likelihood
+
+    rng = np.random.default_rng(0)
+    for labels in ([3, 1, 2], [2, 2], [1], [4, 4, 4, 1]):
+        logits = rng.normal(size=(9, 5))
+        probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        reference = -torch.nn.functional.ctc_loss(
+            torch.tensor(np.log(probabilities))[:, None, :], torch.tensor([labels]), torch.tensor([9]),
+            torch.tensor([len(labels)]), reduction="sum").item()
+        assert ctc_log_likelihood(probabilities, labels) == pytest.approx(reference, abs=1e-6)
+    assert ctc_log_likelihood(np.full((2, 5), 0.2), [1, 2, 3]) == float("-inf"), "three labels do not fit two steps"
+
+
+def test_lexicon_finds_near_misses_within_a_distance_that_grows_with_length():
+    from scitune.curate.ocr.lexicon import Lexicon
+
+    lexicon = Lexicon.from_text("Population size and number of generations. The AODV protocol (Journal).")
+    assert lexicon.candidates("g:eneraitions") == ["generations"]
+    assert lexicon.candidates("AoDV") == ["AODV"], "case is ignored when looking up"
+    assert lexicon.candidates("Joumal") == ["Journal"], "rn read as m: two edits in six letters"
+    assert lexicon.candidates("sine") == ["size"] and lexicon.candidates("note") == []
+    assert lexicon.candidates("size") == []
+
+
+def test_unsure_words_take_the_lexicon_word_only_when_the_image_supports_it():
+    from scitune.curate.ocr.lexicon import Lexicon, correct_near_misses
+
+    class Probe:
+        def __init__(self, scores):
+            self.scores = scores
+
+        def log_likelihood(self, text):
+            return self.scores.get(text, float("-inf"))
+
+    lexicon = Lexicon(["generations", "Topic"])
+    near = piece("generaitions", (0, 0, 9, 9), probe=Probe({"generaitions": -4.4, "generations": -5.0}), confidence=0.46)
+    far = piece("Topic1", (0, 0, 9, 9), probe=Probe({"Topic1": -0.2, "Topic": -8.9}), confidence=0.85)
+    sure = piece("generaitions", (0, 0, 9, 9), probe=Probe({"generaitions": -0.1, "generations": -0.2}), confidence=0.97)
+    assert correct_near_misses([near, far, sure], lexicon) == 1
+    assert (near.text, far.text, sure.text) == ("generations", "Topic1", "generaitions")
+    assert 0.46 < near.confidence <= 0.9

@@ -25,6 +25,7 @@ from PIL import Image
 from scitune.curate.ocr import layout
 from scitune.curate.ocr.detect import DetectorSettings, TextDetector, join_vertical, turned_lines
 from scitune.curate.ocr.glyphs import Box, scan_glyphs
+from scitune.curate.ocr.lexicon import Lexicon, correct_near_misses, ctc_log_likelihood
 from scitune.curate.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
 from scitune.curate.ocr.recognise import LineImage, TextRecogniser, upright
 from scitune.curate.ocr.words import Word
@@ -47,6 +48,8 @@ class FigureOcrSettings:
     """Also read glyph groups the detector missed (lone tick labels)."""
     layout_rules: bool = True
     """Tick labels as numbers, decimal points from the axis scale, legend dashes removed."""
+    lexicon: bool = True
+    """Unsure words corrected from the figure's sure words and the lexicon given to `read`."""
     min_confidence: float = 0.2
     """Words below this (0-1) are not returned at all; the record keeps everything above it."""
 
@@ -65,21 +68,23 @@ class FigureOcr:
     def settings(self) -> str:
         c = self.config
         return (f"v{VERSION}-h{c.detector.target_text_height:g}-s{c.space_ratio:g}-u{c.upright_preference:g}"
-                f"-g{int(c.glyph_candidates)}-l{int(c.layout_rules)}-c{c.min_confidence:g}")
+                f"-g{int(c.glyph_candidates)}-l{int(c.layout_rules)}-x{int(c.lexicon)}-c{c.min_confidence:g}")
 
     def describe(self) -> dict:
         return {"engine": self.name, **asdict(self.config)}
 
-    def read(self, path: Path) -> list[Word]:
+    def read(self, path: Path, lexicon: Lexicon | None = None) -> list[Word]:
+        """The words of an image file; LEXICON (e.g. `Lexicon.from_text(caption, paragraphs)`) adds
+        words the figure is likely to hold to those it corrects near-misses with."""
         with Image.open(path) as image:
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 white = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(white, image.convert("RGBA"))
             rgb = np.asarray(image.convert("RGB"))
-        return self.read_array(rgb)
+        return self.read_array(rgb, lexicon)
 
-    def read_array(self, rgb: np.ndarray) -> list[Word]:
+    def read_array(self, rgb: np.ndarray, lexicon: Lexicon | None = None) -> list[Word]:
         """The words of an [H, W, 3] uint8 RGB image."""
         if rgb.shape[0] < 4 or rgb.shape[1] < 4:
             return []
@@ -100,9 +105,14 @@ class FigureOcr:
         tolerance = 0.6 * text_height
         if self.config.layout_rules:
             layout.strip_marks(pieces)
+            layout.strip_frames(pieces)
             layout.read_ticks_as_numbers(pieces, tolerance)
             layout.repair_axis_points(pieces, tolerance)
             pieces = layout.tidy(pieces, tolerance)
+        if self.config.lexicon:
+            # The figure's own sure words ("generations" in a title) correct its unsure ones.
+            own = Lexicon(p.text for p in pieces if p.confidence >= 0.95 and p.text.isalpha() and len(p.text) >= 4)
+            correct_near_misses(pieces, own if lexicon is None else own.merged(lexicon))
         else:
             pieces = [p for p in pieces if p.source == "detector" and any(ch.isalnum() for ch in p.text)]
         pieces = [p for p in pieces if p.confidence >= self.config.min_confidence]
@@ -130,7 +140,7 @@ class FigureOcr:
             box, source = boxes[number]
             for span in self.recogniser.spans(line, self.config.space_ratio):
                 pieces.append(layout.Piece(span.text, span.confidence, _span_box(box, angle, span.x0, span.x1, line.width),
-                                           number, angle, source, _rereader(self.recogniser, line, span),
+                                           number, angle, source, SpanProbe(self.recogniser, line, span),
                                            span.char_confidences))
         return pieces
 
@@ -181,16 +191,28 @@ def _span_box(box: Box, angle: int, x0: float, x1: float, line_width: int) -> Bo
     return (box[0], box[1] + x0 * scale, box[2], box[1] + x1 * scale)
 
 
-def _rereader(recogniser: TextRecogniser, line: LineImage, span):
-    """Reads the span's steps again with only some characters allowed: (text, confidence) or None."""
+class SpanProbe:
+    """Asks the recogniser about one word again, on the output steps it was read from."""
 
-    def reread(allowed_chars: str):
-        allowed = np.array([i == 0 or ch in allowed_chars for i, ch in enumerate(recogniser.charset)])
+    def __init__(self, recogniser: TextRecogniser, line: LineImage, span):
         first, last = max(0, span.first_step - 1), min(len(line.probabilities), span.last_step + 2)
-        part = LineImage(line.probabilities[first:last], np.ones(0, bool), line.ink_height, line.width)
-        spans = recogniser.spans(part, space_ratio=1e9, allowed=allowed)
+        self.recogniser = recogniser
+        self.probabilities = line.probabilities[first:last]  # [steps, classes]
+        self.ink_height, self.width = line.ink_height, line.width
+
+    def reread(self, allowed_chars: str) -> tuple[str, float] | None:
+        """The word decoded with only ALLOWED_CHARS: (text, confidence), or None when nothing is left."""
+        charset = self.recogniser.charset
+        allowed = np.array([i == 0 or ch in allowed_chars for i, ch in enumerate(charset)])
+        part = LineImage(self.probabilities, np.ones(0, bool), self.ink_height, self.width)
+        spans = self.recogniser.spans(part, space_ratio=1e9, allowed=allowed)
         if not spans:
             return None
         return "".join(s.text for s in spans), min(s.confidence for s in spans)
 
-    return reread
+    def log_likelihood(self, text: str) -> float:
+        """log P(TEXT) on these steps; -inf when a character is outside the recogniser's charset."""
+        index = self.recogniser.index
+        if any(ch not in index for ch in text):
+            return float("-inf")
+        return ctc_log_likelihood(self.probabilities, [index[ch] for ch in text])

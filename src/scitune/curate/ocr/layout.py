@@ -7,7 +7,7 @@ Rules that use the layout of plots, each measured in benchmarks/ocr_accuracy.py:
   fits it with a decimal point put back ("12" among 0.2 … 1.0 → "1.2") is corrected (the point is
   one or two pixels at SciCap's resolution), and labels on the scale take the axis's confidence;
 - a legend's line sample glued to its label ("—P(Ben." , "-max.") loses the dash, and so does a
-  tick mark glued after its label ("20-", "K-");
+  tick mark glued after its label ("20-", "K-"), and a label its frame's edge ("sample)");
 - what has no letter or digit is dropped, and glyph candidates (the detector missed them) are kept
   only as numbers aligned with the detector's numbers, or confident words of three letters or more.
 """
@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from statistics import median
 
 import numpy as np
+
+from scitune.curate.ocr.recognise import word_confidence
 
 NUMBER = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+)([eE][-+]?\d+)?%?$")
 LEGEND_DASH = re.compile(r"^[-–—_~=]+(?=[^\W\d_]|\()")
@@ -36,7 +38,7 @@ class Piece:
     line: int  # index of the detected line it belongs to
     angle: int
     source: str  # "detector" or "glyphs"
-    reread: object = field(default=None, repr=False)  # callable(allowed chars) -> (text, confidence) | None
+    probe: object = field(default=None, repr=False)  # figure.SpanProbe: read again, score other texts
     char_confidences: tuple[float, ...] = ()  # one per character of text, when known
 
 
@@ -74,12 +76,12 @@ def read_ticks_as_numbers(pieces: list[Piece], tolerance: float, min_confidence:
     """Short words aligned with two or more numbers, read again with only digits allowed. Returns the count changed."""
     changed = 0
     for piece in pieces:
-        if piece.angle or is_number(piece.text) or len(piece.text) > 4 or piece.reread is None:
+        if piece.angle or is_number(piece.text) or len(piece.text) > 4 or piece.probe is None:
             continue
         row, column = aligned_numbers(piece, pieces, tolerance)
         if max(len(row), len(column)) < 2:
             continue
-        again = piece.reread(NUMERIC_CHARS)
+        again = piece.probe.reread(NUMERIC_CHARS)
         if again and is_number(again[0]) and again[1] >= min_confidence:
             piece.text, piece.confidence = again
             changed += 1
@@ -152,12 +154,30 @@ def strip_marks(pieces: list[Piece]) -> None:
         start = lead.end() if lead else 0
         trail = TICK_DASH.search(piece.text, start)
         end = trail.start() if trail else len(piece.text)
-        if (start, end) == (0, len(piece.text)):
-            continue
-        piece.text = piece.text[start:end]
-        if len(piece.char_confidences) >= end and piece.text:
-            piece.char_confidences = piece.char_confidences[start:end]
-            piece.confidence = min(piece.char_confidences)
+        if (start, end) != (0, len(piece.text)):
+            _trim(piece, start, end)
+
+
+def strip_frames(pieces: list[Piece]) -> None:
+    """A bracket with no partner anywhere in its line is the edge of a node's circle or a box
+    around the label ("sample)", "detector)"), not text."""
+    lines: dict[int, list[Piece]] = {}
+    for piece in pieces:
+        lines.setdefault(piece.line, []).append(piece)
+    for members in lines.values():
+        text = "".join(p.text for p in members)
+        for opening, closing in ("()", "[]"):
+            if closing in text and opening not in text and members[-1].text.endswith(closing):
+                _trim(members[-1], 0, len(members[-1].text) - 1)
+            if opening in text and closing not in text and members[0].text.startswith(opening):
+                _trim(members[0], 1, len(members[0].text))
+
+
+def _trim(piece: Piece, start: int, end: int) -> None:
+    piece.text = piece.text[start:end]
+    if len(piece.char_confidences) >= end and piece.text:
+        piece.char_confidences = piece.char_confidences[start:end]
+        piece.confidence = word_confidence(piece.char_confidences)
 
 
 def tidy(pieces: list[Piece], tolerance: float, glyph_confidence: float = 0.9) -> list[Piece]:

