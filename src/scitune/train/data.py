@@ -10,15 +10,17 @@ from __future__ import annotations
 import bisect
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from scitune.contracts import Instruction, Rejection
+from scitune.model.batching import TokenTypes, collate_images
 from scitune.model.encode import IGNORE_INDEX, Encoded, Encoder
-from scitune.sources.images import ImageError, load_image, resolve_image
+from scitune.sources.images import ImageError, check_image, load_image, resolve_image
 
 logger = logging.getLogger(__name__)
 
@@ -52,19 +54,22 @@ class InstructionDataset(torch.utils.data.Dataset):
                 reject(instruction, "text_only_with_frozen_lm", "no image, and the language model is frozen in "
                                                                 "this stage: nothing it trains sees it")
                 continue
-            encoded = encoder.encode(instruction)
-            if len(encoded.input_ids) > max_length:
-                reject(instruction, "too_long", f"{len(encoded.input_ids)} tokens, more than max_length {max_length}")
-                continue
+            size = None
             if instruction.image:
                 if self.image_root is None:
                     reject(instruction, "no_image_root", f"image {instruction.image} but the data names no image root")
                     continue
                 try:
-                    resolve_image(self.image_root, instruction.image, instruction.id)
+                    path = resolve_image(self.image_root, instruction.image, instruction.id)
+                    if getattr(encoder, "dynamic", False):  # its token count depends on its size
+                        size = image_size(path, instruction.id)
                 except ImageError as error:  # missing or outside the root: quarantined, counted, named
                     reject(instruction, error.kind, str(error))
                     continue
+            encoded = encoder.encode(instruction, size) if size else encoder.encode(instruction)
+            if len(encoded.input_ids) > max_length:
+                reject(instruction, "too_long", f"{len(encoded.input_ids)} tokens, more than max_length {max_length}")
+                continue
             self.items.append((instruction, encoded))
         if self.rejected:
             logger.warning("%d samples rejected (first: %s)", len(self.rejected), self.rejected[0].reason)
@@ -80,8 +85,27 @@ class InstructionDataset(torch.utils.data.Dataset):
         item = {"input_ids": encoded.input_ids, "labels": encoded.labels}
         if instruction.image:
             image = load_image(self.image_root, instruction.image, instruction.id)
-            item["pixel_values"] = self.encoder.processor.image_processor(image, return_tensors="pt")["pixel_values"][0]
+            if hasattr(self.encoder, "image_inputs"):  # any family: its processor's own tensors
+                item["image_inputs"] = self.encoder.image_inputs(image, instruction.id)
+            else:
+                item["pixel_values"] = self.encoder.processor.image_processor(image, return_tensors="pt")["pixel_values"][0]
         return item
+
+
+def image_size(path: Path, item_id: str) -> tuple[int, int]:
+    """(width, height) of the image at PATH from its header, without decoding its pixels."""
+    check_image(path, item_id, "header")
+    with Image.open(path) as image:
+        return image.size
+
+
+def batch_images(items: list[dict]) -> dict[str, torch.Tensor]:
+    """The images of ITEMS (samples in row order), as the model reads them: Llava's pixel values
+    stacked, any other family's inputs laid out by `model.batching.collate_images`."""
+    pixels = [item["pixel_values"] for item in items if "pixel_values" in item]
+    if pixels:
+        return {"pixel_values": torch.stack(pixels)}  # [images, 3, H, W], in token order
+    return collate_images([item["image_inputs"] for item in items if "image_inputs" in item])
 
 
 @dataclass
@@ -92,6 +116,8 @@ class Collator:
     meter: "PaddingMeter | None" = None
     supervised_logits: bool = False
     """Add `logits_to_keep` (the positions the loss uses) for `train.loss.supervised_loss`."""
+    token_types: TokenTypes | None = None
+    """The per-token type input the model family needs (Qwen2-VL, Gemma 3), if any."""
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
         longest = max(len(item["input_ids"]) for item in items)
@@ -105,10 +131,9 @@ class Collator:
             attention_mask[row, :n] = 1
         if self.meter is not None:
             self.meter.add(int(attention_mask.sum()), attention_mask.numel())
-        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
-        pixels = [item["pixel_values"] for item in items if "pixel_values" in item]
-        if pixels:
-            batch["pixel_values"] = torch.stack(pixels)  # [images, 3, H, W], in token order
+        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask, **batch_images(items)}
+        if self.token_types is not None:
+            batch.update(self.token_types.of(input_ids))
         if self.supervised_logits:
             batch["logits_to_keep"] = supervised_positions(labels)
         return batch
@@ -200,6 +225,13 @@ class PackedCollator:
     pad_token_id: int
     meter: PaddingMeter | None = None
     supervised_logits: bool = False
+    token_types: TokenTypes | None = None
+    """The per-token type input the model family needs (Qwen2-VL, Gemma 3), if any."""
+    rope_positions: "Callable[[torch.Tensor, dict], torch.Tensor] | None" = None
+    """For families with their own position scheme (Qwen2-VL's 3-D rope): one sample's ids and image
+    inputs → its [3, n] positions, as the model computes them for the sample alone
+    (`model.batching.rope_positions`). The row then gets [4, rows, L] position ids: the restarting
+    text positions first, as transformers' Qwen2-VL reads packed rows."""
 
     def __call__(self, packs: list[dict]) -> dict[str, torch.Tensor]:
         rows = [pack["samples"] for pack in packs]
@@ -207,8 +239,8 @@ class PackedCollator:
         input_ids = torch.full((len(rows), longest), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(rows), longest), IGNORE_INDEX, dtype=torch.long)
         positions = torch.zeros((len(rows), longest), dtype=torch.long)
+        rope = torch.zeros((3, len(rows), longest), dtype=torch.long) if self.rope_positions else None
         mask = torch.zeros((len(rows), 1, longest, longest), dtype=torch.bool)
-        pixels = []
         for row, samples in enumerate(rows):
             start = 0
             for sample in samples:
@@ -216,17 +248,21 @@ class PackedCollator:
                 input_ids[row, start:start + n] = torch.tensor(sample["input_ids"])
                 labels[row, start:start + n] = torch.tensor(sample["labels"])
                 positions[row, start:start + n] = torch.arange(n)
+                if rope is not None:
+                    rope[:, row, start:start + n] = self.rope_positions(input_ids[row, start:start + n],
+                                                                        sample.get("image_inputs", {}))
                 mask[row, 0, start:start + n, start:start + n] = torch.ones(n, n, dtype=torch.bool).tril()
-                if "pixel_values" in sample:
-                    pixels.append(sample["pixel_values"])
                 start += n
             # Padding attends to itself only, so no row of the mask is empty (softmax over nothing).
             mask[row, 0, range(start, longest), range(start, longest)] = True
         if self.meter is not None:
             self.meter.add(sum(len(s["input_ids"]) for samples in rows for s in samples), input_ids.numel())
-        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "position_ids": positions}
-        if pixels:
-            batch["pixel_values"] = torch.stack(pixels)
+        if rope is not None:
+            positions = torch.cat([positions[None], rope])
+        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "position_ids": positions,
+                 **batch_images([sample for samples in rows for sample in samples])}
+        if self.token_types is not None:
+            batch.update(self.token_types.of(input_ids))
         if self.supervised_logits:
             batch["logits_to_keep"] = supervised_positions(labels)
         return batch

@@ -1,4 +1,9 @@
-"""Which parameters of a Llava model train in a stage, and at which learning rate."""
+"""Which parameters of a model train in a stage, and at which learning rate.
+
+A stage names three roles (vision_tower, multi_modal_projector, language_model); which parameters
+play each is the model family's table in `scitune.model.families` (Llava's module names, Qwen2-VL's
+`visual` / `visual.merger`, Idefics3's `vision_model` / `connector` / `text_model`, …).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,17 @@ import torch
 from transformers import LlavaForConditionalGeneration
 
 from scitune.config import MODULES, StageConfig
+from scitune.model.families import role_of
 
 
-def module_of(parameter_name: str) -> str:
-    """'model.language_model.layers.0…' / 'lm_head.weight' → 'language_model', etc."""
-    for module in MODULES:
-        if f".{module}." in f".{parameter_name}":
-            return module
-    if f".{parameter_name}".find(".lm_head.") >= 0:  # also under peft's wrappers
-        return "language_model"
-    raise ValueError(f"parameter {parameter_name} belongs to none of {MODULES}")
+def module_of(parameter_name: str, model_type: str = "llava") -> str:
+    """'model.language_model.layers.0…' / 'lm_head.weight' → 'language_model', etc., for a model of
+    MODEL_TYPE (also under peft's wrappers)."""
+    return role_of(parameter_name, model_type)
+
+
+def _type(model: torch.nn.Module) -> str:
+    return model.config.model_type  # a peft model's config is its base model's
 
 
 def apply_freezing(model: LlavaForConditionalGeneration, stage: StageConfig) -> dict[str, int]:
@@ -23,7 +29,7 @@ def apply_freezing(model: LlavaForConditionalGeneration, stage: StageConfig) -> 
     trainable parameter counts per module."""
     counts = dict.fromkeys(MODULES, 0)
     for name, parameter in model.named_parameters():
-        module = module_of(name)
+        module = module_of(name, _type(model))
         parameter.requires_grad = stage.train[module] == "full"
         if parameter.requires_grad:
             counts[module] += parameter.numel()
@@ -37,7 +43,7 @@ def optimizer_for(model: LlavaForConditionalGeneration, stage: StageConfig) -> t
     groups: dict[str, list[torch.nn.Parameter]] = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            groups.setdefault(module_of(name), []).append(parameter)
+            groups.setdefault(module_of(name, _type(model)), []).append(parameter)
     return torch.optim.AdamW(
         [
             {"params": params, "lr": stage.module_learning_rates.get(module, stage.learning_rate), "name": module}

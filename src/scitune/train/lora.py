@@ -14,11 +14,8 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from scitune.config import StageConfig
+from scitune.model.families import family
 from scitune.train.freeze import module_of
-
-# Where each module's weights live in a Llava model, for peft's modules_to_save.
-_SAVE_NAMES = {"vision_tower": ["vision_tower"], "multi_modal_projector": ["multi_modal_projector"],
-               "language_model": ["language_model", "lm_head"]}
 
 
 def lora_targets(model: torch.nn.Module, stage: StageConfig) -> list[str]:
@@ -27,7 +24,7 @@ def lora_targets(model: torch.nn.Module, stage: StageConfig) -> list[str]:
     wanted = set(stage.lora.target_modules)
     return [name for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] in wanted
-            and module_of(name + ".weight") in modules]
+            and module_of(name + ".weight", model.config.model_type) in modules]
 
 
 def check_qlora(stage: StageConfig) -> None:
@@ -49,11 +46,28 @@ def apply_lora(model: torch.nn.Module, stage: StageConfig) -> PeftModel:
         modules = [m for m, mode in stage.train.items() if mode == "lora"]
         raise ValueError(f"stage '{stage.name}': lora.target_modules {stage.lora.target_modules} match no linear "
                          f"layer in {modules}")
-    save = [name for module, mode in stage.train.items() if mode == "full" for name in _SAVE_NAMES[module]]
+    # Modules the stage trains fully are saved whole with the adapters (their family's module names).
+    fam = family(model.config.model_type)
+    save = _whole_modules(model, [name for module, mode in stage.train.items() if mode == "full"
+                                  for name in fam.modules_to_save(module)])
     config = LoraConfig(r=stage.lora.r, lora_alpha=stage.lora.alpha, lora_dropout=stage.lora.dropout,
-                        target_modules=targets, modules_to_save=save or None)
+                        target_modules=targets, modules_to_save=save)
     if stage.qlora:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=stage.gradient_checkpointing)
     return get_peft_model(model, config)
+
+
+def _whole_modules(model: torch.nn.Module, names: list[str]) -> list[str] | None:
+    """NAMES for peft's modules_to_save, a list of blocks (Qwen2-VL's `visual.blocks`) replaced by its
+    blocks: peft wraps each saved module, and a wrapped list can no longer be iterated by the model."""
+    found = []
+    for name in names:
+        lists = [full for full, module in model.named_modules() if (full == name or full.endswith("." + name))
+                 and isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict))]
+        if lists:
+            found += [f"{full}.{child}" for full in lists for child, _ in model.get_submodule(full).named_children()]
+        else:
+            found.append(name)
+    return found or None

@@ -26,8 +26,11 @@ from transformers.trainer_utils import get_last_checkpoint
 from scitune.config import Recipe, StageConfig, save_recipe
 from scitune.contracts import write_jsonl
 from scitune.curate.manifest import CuratedSet, sha256_of
-from scitune.model.chat import chat_format
+from scitune.model.batching import rope_positions
 from scitune.model.encode import Encoder
+from scitune.model.families import family_of
+from scitune.model.pretrained import save_processor
+from scitune.model.template import encoder_for
 from scitune.sources.instructions import read_instructions
 from scitune.train.data import (
     Collator,
@@ -63,7 +66,7 @@ def restore_weights(model: LlavaForConditionalGeneration, checkpoint: Path) -> N
     with transformers 5.23: the resumed loss restarts from the untrained value). `from_pretrained`
     knows the renaming; the strict load makes any remaining mismatch an error.
     """
-    saved = LlavaForConditionalGeneration.from_pretrained(checkpoint, dtype=model.dtype)
+    saved = type(model).from_pretrained(checkpoint, dtype=model.dtype)
     model.load_state_dict(saved.state_dict(), strict=True)
     del saved
 
@@ -116,9 +119,20 @@ def _trainable(model: torch.nn.Module) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            module = module_of(name)
+            module = module_of(name, model.config.model_type)
             counts[module] = counts.get(module, 0) + parameter.numel()
     return counts
+
+
+def packing_positions(model: torch.nn.Module, stage: StageConfig):
+    """What a packed row of this model family needs besides the block-diagonal mask: nothing (positions
+    restart per sample), or each sample's own 3-D rope positions (Qwen2-VL); a family whose attention
+    a block-diagonal mask cannot express exactly is refused, with the reason."""
+    fam = family_of(model)
+    if not fam.packs_exactly:
+        raise ValueError(f"stage '{stage.name}': packing is not exact for {fam.model_type} models ({fam.packing}); "
+                         "set packing: false")
+    return rope_positions(model) if fam.packing == "mrope" else None
 
 
 def stage_dataset(stage: StageConfig, encoder: Encoder, data: dict[str, CuratedSet]) -> Mixture:
@@ -147,20 +161,25 @@ def run_stage(
     Resumes from the newest intermediate checkpoint in OUT_DIR/trainer when one exists.
     """
     out_dir = Path(out_dir)
+    positions = packing_positions(model, stage) if stage.packing else None  # refused before any work
     trained = apply_freezing(model, stage)
     lora = "lora" in stage.train.values()
     if lora:
         model = apply_lora(model, stage)
         trained = _trainable(model)
     logger.info("stage %s trains %s", stage.name, {k: f"{v / 1e6:.2f}M" for k, v in trained.items()})
-    encoder = Encoder(processor, chat_format(processor.tokenizer), recipe.curate.system_prompt)
+    encoder = encoder_for(processor, recipe.curate.system_prompt)
     dataset = stage_dataset(stage, encoder, data)
     rejected = [r for part in dataset.parts for r in part.rejected]
     if not len(dataset):
         raise ValueError(f"stage {stage.name}: no usable sample in {', '.join(str(d.path) for d in data.values())}")
     meter = PaddingMeter()
     pad = processor.tokenizer.pad_token_id
-    collator = (PackedCollator if stage.packing else Collator)(pad, meter, supervised_logits=True)
+    if stage.packing:
+        collator = PackedCollator(pad, meter, supervised_logits=True, token_types=encoder.token_types,
+                                  rope_positions=positions)
+    else:
+        collator = Collator(pad, meter, supervised_logits=True, token_types=encoder.token_types)
     train_data = stage_samples(dataset, list(stage.mixture.values()), stage.epochs,
                                stage.batch_size * stage.gradient_accumulation_steps, recipe.seed,
                                stage.group_by_length, stage.max_length if stage.packing else None)
@@ -228,7 +247,7 @@ def run_stage(
         trainer.save_model(str(final))  # gathers sharded (FSDP/ZeRO-3) weights; writes on the main process
     if main:
         (final / "training_args.bin").unlink(missing_ok=True)
-        processor.save_pretrained(final)
+        save_processor(processor, final)
         save_recipe(recipe, final / "recipe.yaml")
         (final / "data_manifest.json").write_text(json.dumps(file_manifest([d.path for d in data.values()]), indent=2))
         (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
