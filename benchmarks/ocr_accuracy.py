@@ -15,7 +15,7 @@ whatever else the machine runs. Score any OCR JSONL (`scitune ocr --output`) aga
 figures' truth with --score FILE.
 
     python benchmarks/ocr_accuracy.py [--set real|pdf|demo] [--engines figure,rapidocr,tesseract]
-                                      [--ablations] [--per-figure] [--score OCR.jsonl]
+                                      [--ablations] [--lexicon] [--per-figure] [--score OCR.jsonl]
 """
 
 from __future__ import annotations
@@ -87,11 +87,20 @@ def pdf_set(papers: Path, work: Path, min_words: int = 8, max_words: int = 150) 
     return found
 
 
-def demo_set(work: Path, per_type: int, size: int) -> list[tuple[str, Path, str]]:
+def demo_set(work: Path, per_type: int, size: int, contexts: dict) -> list[tuple[str, Path, str]]:
     from scitune.sources.demo import generate_corpus
 
     records, _ = generate_corpus(work, per_type, 0.0, size, seed=0)
+    for r in records:  # what curation would pass as context: the text written about the figure
+        contexts[work / r.image] = " ".join([r.caption, *r.mentions, *r.paragraphs])
     return [(r.image, work / r.image, " ".join(r.ocr)) for r in records if r.ocr]
+
+
+def paper_text(papers: Path, name: str) -> str:
+    """The LaTeX sources of the paper a figure belongs to: its captions and paragraphs, as a lexicon.
+    (Not the compiled PDF, whose text layer holds the figure's own words.)"""
+    folder = papers / name.split("/")[0] / "src"
+    return " ".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.rglob("*.tex")))
 
 
 def engines(names: list[str], ablations: bool) -> list[tuple[str, object]]:
@@ -109,6 +118,7 @@ def engines(names: list[str], ablations: bool) -> list[tuple[str, object]]:
                     ("figure, no layout rules", FigureOcr(replace(base, layout_rules=False))),
                     ("figure, no glyph candidates", FigureOcr(replace(base, glyph_candidates=False))),
                     ("figure, no ink-gap spaces", FigureOcr(replace(base, space_ratio=1e9))),
+                    ("figure, no lexicon", FigureOcr(replace(base, lexicon=False))),
                     ("figure, detector at native size", FigureOcr(replace(
                         base, detector=DetectorSettings(target_text_height=1e-9, min_scale=1.0, max_scale=1.0)))),
                 ]
@@ -128,12 +138,14 @@ def cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def run(engine, figures) -> tuple[list[list], float]:
-    """Per figure the words read; mean CPU seconds per figure (after one warm-up read)."""
+def run(engine, figures, lexicons: dict) -> tuple[list[list], float]:
+    """Per figure the words read (with its lexicon, for an engine that takes one); mean CPU
+    seconds per figure (after one warm-up read)."""
     engine.read(figures[0][1])
     read, started = [], cpu_seconds()
     for _, path, _ in figures:
-        read.append(engine.read(path))
+        lexicon = lexicons.get(path) if getattr(engine, "takes_lexicon", False) else None
+        read.append(engine.read(path, lexicon) if lexicon is not None else engine.read(path))
     return read, (cpu_seconds() - started) / len(figures)
 
 
@@ -170,6 +182,8 @@ def main() -> None:
     parser.add_argument("--set", choices=("real", "pdf", "demo"), default="real")
     parser.add_argument("--engines", default="figure,rapidocr,tesseract")
     parser.add_argument("--ablations", action="store_true", help="the figure engine without each of its ideas")
+    parser.add_argument("--lexicon", action="store_true", help="give the figure engine a lexicon: the paper's "
+                        "LaTeX text (pdf set), the record's caption and mentions (demo set); the real set has none")
     parser.add_argument("--per-figure", action="store_true", help="recall, junk and misses of each figure")
     parser.add_argument("--score", type=Path, help="score this OCR JSONL against ocr_truth.json instead")
     parser.add_argument("--min-confidence", type=float, default=0.0, help="for --score")
@@ -181,18 +195,27 @@ def main() -> None:
         score_file(args.score, args.data / "scicap_figures", args.min_confidence)
         return
     work = Path(tempfile.mkdtemp())
+    contexts: dict[Path, str] = {}
     if args.set == "real":
         figures = real_set(args.data / "scicap_figures")
     elif args.set == "pdf":
         figures = pdf_set(args.data / "papers", work)
+        contexts = {path: paper_text(args.data / "papers", name) for name, path, _ in figures}
     else:
-        figures = demo_set(work, args.per_type, args.size)
+        figures = demo_set(work, args.per_type, args.size, contexts)
+    lexicons = {}
+    if args.lexicon:
+        from scitune.curate.ocr.lexicon import Lexicon
+
+        built: dict[str, Lexicon] = {}  # one per distinct text (a paper's figures share theirs)
+        lexicons = {path: built.setdefault(text, Lexicon.from_text(text)) for path, text in contexts.items()}
+        print(f"lexicons: {len(built)}, {sum(map(len, built.values())) // max(1, len(built))} words on average")
     signs = args.set != "pdf"
     printed = sum(len(text.split()) for _, _, text in figures)
     print(f"{args.set}: {len(figures)} figures, {printed} printed words")
     rows = []
     for label, engine in engines(args.engines.split(","), args.ablations):
-        read, seconds = run(engine, figures)
+        read, seconds = run(engine, figures, lexicons)
         scores = []
         for threshold in THRESHOLDS:
             total = WordScore(0, 0, 0)

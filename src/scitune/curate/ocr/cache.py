@@ -51,20 +51,29 @@ class OcrCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.hits = self.misses = 0
 
-    def read(self, path: Path) -> list[Word]:
-        key = f"{self.engine.name}-{self.engine.settings()}-{file_digest(path)}.json"
-        cached = self.folder / key
+    def read(self, path: Path, context: str = "") -> list[Word]:
+        """The words of the image at PATH. CONTEXT, text written about the figure (its caption,
+        mentions), lets an engine that takes a lexicon (the figure engine) correct near-misses
+        from it; it is part of the cache key, and ignored by engines without one."""
+        lexicon = None
+        key = f"{self.engine.name}-{self.engine.settings()}-{file_digest(path)}"
+        if context.strip() and getattr(self.engine, "takes_lexicon", False):
+            from scitune.curate.ocr.lexicon import Lexicon
+
+            lexicon = Lexicon.from_text(context)
+            key += f"-lex{lexicon.digest()}"
+        cached = self.folder / f"{key}.json"
         if cached.is_file():
             self.hits += 1
             return [Word(w["text"], tuple(w["box"]), w["confidence"], w["line"], w.get("angle", 0))
                     for w in json.loads(cached.read_text(encoding="utf-8"))]
         self.misses += 1
-        words = self.engine.read(path)
+        words = self.engine.read(path, lexicon) if lexicon is not None else self.engine.read(path)
         tmp = cached.with_suffix(f".{os.getpid()}.tmp")  # parallel workers may read the same image
         tmp.write_text(json.dumps([asdict(w) for w in words], ensure_ascii=False), encoding="utf-8")
         tmp.replace(cached)
         return words
 
-    def target_lines(self, path: Path) -> list[str]:
+    def target_lines(self, path: Path, context: str = "") -> list[str]:
         """The lines a training target may use: words at or above the engine's target confidence."""
-        return lines(self.read(path), self.engine.target_confidence)
+        return lines(self.read(path, context), self.engine.target_confidence)

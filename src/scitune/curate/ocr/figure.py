@@ -25,7 +25,7 @@ from PIL import Image
 from scitune.curate.ocr import layout
 from scitune.curate.ocr.detect import DetectorSettings, TextDetector, join_vertical, turned_lines
 from scitune.curate.ocr.glyphs import Box, scan_glyphs
-from scitune.curate.ocr.lexicon import Lexicon, correct_near_misses, ctc_log_likelihood
+from scitune.curate.ocr.lexicon import Lexicon, correct_near_misses, ctc_log_likelihood, split_glued
 from scitune.curate.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
 from scitune.curate.ocr.recognise import LineImage, TextRecogniser, upright
 from scitune.curate.ocr.words import Word
@@ -59,6 +59,7 @@ class FigureOcr:
 
     name = "figure"
     target_confidence = 80.0
+    takes_lexicon = True
 
     def __init__(self, config: FigureOcrSettings | None = None, threads: int = 1):
         self.config = config or FigureOcrSettings()
@@ -109,12 +110,14 @@ class FigureOcr:
             layout.read_ticks_as_numbers(pieces, tolerance)
             layout.repair_axis_points(pieces, tolerance)
             pieces = layout.tidy(pieces, tolerance)
+        else:
+            pieces = [p for p in pieces if p.source == "detector" and any(ch.isalnum() for ch in p.text)]
         if self.config.lexicon:
             # The figure's own sure words ("generations" in a title) correct its unsure ones.
             own = Lexicon(p.text for p in pieces if p.confidence >= 0.95 and p.text.isalpha() and len(p.text) >= 4)
+            if lexicon is not None:
+                pieces = split_glued(pieces, lexicon)
             correct_near_misses(pieces, own if lexicon is None else own.merged(lexicon))
-        else:
-            pieces = [p for p in pieces if p.source == "detector" and any(ch.isalnum() for ch in p.text)]
         pieces = [p for p in pieces if p.confidence >= self.config.min_confidence]
         return [Word(p.text, tuple(int(round(v)) for v in p.box), round(100 * p.confidence, 1), p.line, p.angle)
                 for p in layout.reading_order(pieces, text_height)]

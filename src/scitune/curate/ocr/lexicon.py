@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 
@@ -116,3 +117,47 @@ def correct_near_misses(pieces, lexicon: Lexicon, below: float = 0.9, margin: fl
             piece.text, piece.confidence = best, max(piece.confidence, below * relative)
             changed += 1
     return changed
+
+
+def split_glued(pieces, lexicon: Lexicon, below: float = 0.9, max_prefix: int = 2) -> list:
+    """Unsure words that are lexicon words run together ("AODVunder", after a legend marker read
+    as "D-") split into those words, each with a share of the box by its characters."""
+    if not len(lexicon):
+        return pieces
+    known = {w.lower(): w for w in lexicon.words}
+    out = []
+    for piece in pieces:
+        parts = None
+        if piece.confidence < below and not piece.angle and piece.text.lower() not in known:
+            for start in range(0, max_prefix + 1):
+                parts = _segment(piece.text[start:], known)
+                if parts:
+                    break
+        if not parts:
+            out.append(piece)
+            continue
+        x0, x1 = piece.box[0], piece.box[2]
+        width = (x1 - x0) / max(1, len(piece.text))
+        cursor = x0 + width * (len(piece.text) - sum(len(p) for p in parts))
+        for part in parts:
+            box = (cursor, piece.box[1], cursor + width * len(part), piece.box[3])
+            out.append(replace(piece, text=known[part.lower()], box=box, probe=None, char_confidences=()))
+            cursor += width * len(part)
+    return out
+
+
+def _segment(text: str, known: dict[str, str]) -> list[str] | None:
+    """TEXT as two or more lexicon words of three letters or more (case ignored), fewest words first."""
+    lower = text.lower()
+    if len(lower) < 6 or not lower.isalpha():
+        return None
+    best: list[list[str] | None] = [None] * (len(lower) + 1)
+    best[0] = []
+    for end in range(3, len(lower) + 1):
+        for start in range(0, end - 2):
+            if best[start] is not None and lower[start:end] in known:
+                candidate = best[start] + [text[start:end]]
+                if best[end] is None or len(candidate) < len(best[end]):
+                    best[end] = candidate
+    found = best[len(lower)]
+    return found if found and len(found) >= 2 else None
