@@ -251,6 +251,11 @@ class ModelConfig(_Config):
     """Hidden layer of the tower fed to the projector (the paper uses -2 with CLIP ViT-L/14)."""
     vision_feature_select_strategy: Literal["default", "full"] = "full"
     """'default' drops the CLS token (CLIP); 'full' keeps every token (SigLIP has no CLS)."""
+    chat_template: Literal["auto", "vicuna_v1", "llama_2"] = "auto"
+    """Conversation template (src/scitune/model/chat.py): 'auto' uses the LM tokenizer's own chat
+    template, or LLaVA's vicuna_v1 when it has none; 'vicuna_v1' (`USER: … ASSISTANT: …</s>`) and
+    'llama_2' (`[INST] … [/INST] … </s>`) are the templates LLaVA trained base LMs with: the EOS ends
+    every answer and is supervised, so the model learns to stop. The checkpoint carries the choice."""
 
     @model_validator(mode="before")
     @classmethod
@@ -262,7 +267,8 @@ class ModelConfig(_Config):
             raise ValueError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}")
         preset = PRESETS[name]
         merged = {"language_model": preset.language_model, "vision_feature_layer": preset.vision_feature_layer,
-                  "vision_feature_select_strategy": preset.vision_feature_select_strategy}
+                  "vision_feature_select_strategy": preset.vision_feature_select_strategy,
+                  "chat_template": preset.chat_template}
         merged.update({k: v for k, v in data.items() if k != "vision"})
         merged["vision"] = {"pretrained": preset.vision, **(data.get("vision") or {})}
         return merged

@@ -25,6 +25,8 @@ class Preset:
     description: str
     lm_shape: dict = field(default_factory=dict)
     vision_shape: dict = field(default_factory=dict)
+    chat_template: str = "auto"
+    """The conversation template LLaVA trained this LM with when its tokenizer has none (model/chat.py)."""
 
 
 _LLAMA2_7B = dict(kind="llama", hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
@@ -45,13 +47,14 @@ PRESETS: dict[str, Preset] = {
     "scitune-llama2-13b": Preset(
         "meta-llama/Llama-2-13b-hf", "openai/clip-vit-large-patch14", -2, "default",
         "the SciTune paper's model: CLIP ViT-L/14 (256 image tokens, penultimate layer) + LLaMA-2-13B",
-        _LLAMA2_13B, _CLIP_L14),
+        _LLAMA2_13B, _CLIP_L14, chat_template="llama_2"),
     "scitune-llama2-7b": Preset(
         "meta-llama/Llama-2-7b-hf", "openai/clip-vit-large-patch14", -2, "default",
-        "the SciTune paper's 7B model: CLIP ViT-L/14 + LLaMA-2-7B", _LLAMA2_7B, _CLIP_L14),
+        "the SciTune paper's 7B model: CLIP ViT-L/14 + LLaMA-2-7B", _LLAMA2_7B, _CLIP_L14, chat_template="llama_2"),
     "llava-1.5-7b": Preset(
         "lmsys/vicuna-7b-v1.5", "openai/clip-vit-large-patch14-336", -2, "default",
-        "LLaVA-1.5 style: CLIP ViT-L/14 at 336 px (576 image tokens) + Vicuna-7B v1.5", _LLAMA2_7B, _CLIP_L14_336),
+        "LLaVA-1.5 style: CLIP ViT-L/14 at 336 px (576 image tokens) + Vicuna-7B v1.5", _LLAMA2_7B, _CLIP_L14_336,
+        chat_template="vicuna_v1"),
     "small-modern": Preset(
         "Qwen/Qwen2.5-0.5B-Instruct", "google/siglip-base-patch16-224", -1, "full",
         "a small modern pair for one consumer GPU: SigLIP-B/16 (196 image tokens) + Qwen2.5-0.5B-Instruct",

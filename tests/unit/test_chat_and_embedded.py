@@ -2,7 +2,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from scitune.model import embedded
-from scitune.model.chat import PLAIN, chat_format
+from scitune.model.chat import VICUNA_SYSTEM, chat_format
 
 
 def test_missing_embedded_package_says_how_to_install(monkeypatch):
@@ -29,7 +29,10 @@ def test_chat_format_follows_the_tokenizer_template():
     assert prompt == tokenizer.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True)
 
 
-def test_tokenizer_without_template_gets_the_plain_format():
+def test_tokenizer_without_template_gets_llavas_vicuna_v1_ending_answers_with_eos():
     tokenizer = AutoTokenizer.from_pretrained(embedded.embedded_lm_folder())
     tokenizer.chat_template = None
-    assert chat_format(tokenizer) == PLAIN
+    chat = chat_format(tokenizer)
+    assert chat.name == "vicuna_v1" and chat.assistant_suffix == tokenizer.eos_token
+    text = "".join(piece for piece, _ in chat.segments("", [("human", "Q"), ("gpt", "A"), ("human", "R")], True))
+    assert text == f"{VICUNA_SYSTEM} USER: Q ASSISTANT: A{tokenizer.eos_token}USER: R ASSISTANT:"

@@ -29,6 +29,8 @@ from transformers.models.siglip.image_processing_pil_siglip import SiglipImagePr
 
 from scitune.config import ModelConfig, VisionConfig
 from scitune.contracts import IMAGE_PLACEHOLDER
+from scitune.model.chat import chat_template_for, resolve_template
+from scitune.model.device import Hardware, Placement, choose_placement, parameter_count
 from scitune.model.embedded import EMBEDDED_NAME, embedded_lm_folder
 
 logger = logging.getLogger(__name__)
@@ -144,6 +146,9 @@ def assemble(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation appends on the right; training masks padding
+    template = resolve_template(cfg.chat_template, tokenizer)
+    if template:  # written into the tokenizer, so the checkpoint carries it (see model/chat.py)
+        tokenizer.chat_template = chat_template_for(template, tokenizer)
     processor = build_processor(vision, tokenizer, cfg.vision_feature_select_strategy)
     # What the processor expands one <image> into: every patch, plus CLIP's CLS unless 'default' drops it.
     image_tokens = (vision.image_size // vision.patch_size) ** 2 + (
@@ -180,17 +185,31 @@ def assemble(
     return model, processor
 
 
-def load_llava(folder: Path, quantize_4bit: bool = False) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
-    """Load a checkpoint folder with plain transformers; a folder that is not Llava is refused.
-
-    QUANTIZE_4BIT loads the language model in NF4 (QLoRA's frozen base; CUDA + bitsandbytes).
-    """
-    folder = Path(folder)
+def _check_llava(folder: Path) -> None:
     if not (folder / "config.json").is_file():
         raise ValueError(f"{folder} is not a model checkpoint: it has no config.json")
     config = AutoConfig.from_pretrained(folder)
     if config.model_type != "llava":
         raise ValueError(f"{folder} holds a '{config.model_type}' model, not a Llava model")
+
+
+def load_processor(folder: Path) -> LlavaProcessor:
+    """A checkpoint's processor, its tokenizer padding on the left and carrying the chat template."""
+    processor = LlavaProcessor.from_pretrained(folder)
+    processor.tokenizer.padding_side = "left"
+    if processor.chat_template and not processor.tokenizer.chat_template:
+        processor.tokenizer.chat_template = processor.chat_template
+    return processor
+
+
+def load_llava(folder: Path, quantize_4bit: bool = False) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """Load a checkpoint folder for training: fp32 weights on the CPU (the Trainer places them); a
+    folder that is not Llava is refused. Inference loads with `load_for_inference`.
+
+    QUANTIZE_4BIT loads the language model in NF4 (QLoRA's frozen base; CUDA + bitsandbytes).
+    """
+    folder = Path(folder)
+    _check_llava(folder)
     kwargs = {}
     if quantize_4bit:
         from transformers import BitsAndBytesConfig
@@ -199,9 +218,23 @@ def load_llava(folder: Path, quantize_4bit: bool = False) -> tuple[LlavaForCondi
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
             llm_int8_skip_modules=["vision_tower", "multi_modal_projector", "lm_head"])
     model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32, **kwargs)
-    processor = LlavaProcessor.from_pretrained(folder)
-    processor.tokenizer.padding_side = "left"
-    return model, processor
+    return model, load_processor(folder)
+
+
+def load_for_inference(folder: Path, device: str = "auto", dtype: str = "auto", hardware: Hardware | None = None
+                       ) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """Load a checkpoint for generation, placed by the one rule of `model.device.choose_placement`:
+    the GPU when there is one (bf16 where it computes it, else fp16), else the CPU (fp32, bf16 where
+    the CPU computes it natively); DEVICE and DTYPE override it; a model larger than one GPU is
+    spread with device_map='auto'. The choice is logged and kept as `model.placement`."""
+    folder = Path(folder)
+    _check_llava(folder)
+    placement: Placement = choose_placement(parameter_count(folder), device, dtype, hardware)
+    model = LlavaForConditionalGeneration.from_pretrained(folder, **placement.load_kwargs())
+    model.eval()
+    model.placement = placement
+    logger.info("loaded %s on %s", folder, placement.describe())
+    return model, load_processor(folder)
 
 
 def trained_recipe(folder: Path) -> dict:

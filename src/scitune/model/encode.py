@@ -1,8 +1,9 @@
 """Conversations → token ids and loss labels, message by message: the one prompt encoder that
 training, evaluation and serving share, so a generation prompt is exactly a training prefix.
 
-Tokens and the loss mask are extended together, turn by turn: system and human turns and the
-assistant prefix are masked (IGNORE_INDEX), the assistant's words and end-of-turn marker are
+Tokens and the loss mask are extended together, piece by piece of the chat format
+(`ChatFormat.segments`): the BOS, system and human turns and the assistant prefix are masked
+(IGNORE_INDEX), the assistant's words and end-of-turn marker (the EOS for LLaVA's templates) are
 supervised. No answer span is ever searched for in a rendered string.
 """
 
@@ -47,43 +48,29 @@ class Encoder:
         text = text.replace(IMAGE_PLACEHOLDER, IMAGE_PLACEHOLDER * self.image_tokens)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def encode(self, instruction: Instruction) -> Encoded:
-        """All turns; only assistant turns are supervised."""
-        ids = self._ids(self.chat.render_system(self.system_prompt))
-        labels = [IGNORE_INDEX] * len(ids)
-        for turn in instruction.conversations:
-            if turn.from_ == "gpt":
-                prefix = self._ids(self.chat.assistant_prefix)
-                answer = self._ids(turn.value + self.chat.assistant_suffix)
-                ids += prefix + answer
-                labels += [IGNORE_INDEX] * len(prefix) + answer
-            elif turn.from_ == "human":
-                segment = self._ids(self.chat.render_user(turn.value))
-                ids += segment
-                labels += [IGNORE_INDEX] * len(segment)
-            else:
-                segment = self._ids(self.chat.render_system(turn.value))
-                ids += segment
-                labels += [IGNORE_INDEX] * len(segment)
+    def _encode(self, turns: list[tuple[str, str]], generation: bool) -> Encoded:
+        ids: list[int] = []
+        labels: list[int] = []
+        for text, supervised in self.chat.segments(self.system_prompt, turns, generation):
+            piece = self._ids(text)
+            ids += piece
+            labels += piece if supervised else [IGNORE_INDEX] * len(piece)
         return Encoded(ids, labels)
+
+    def encode(self, instruction: Instruction) -> Encoded:
+        """All turns; only assistant turns (with their end-of-turn marker) are supervised."""
+        return self._encode([(turn.from_, turn.value) for turn in instruction.conversations], generation=False)
 
     def encode_chat(self, turns: list[tuple[str, str]]) -> list[int]:
         """A multi-turn generation prompt: every (role, text) turn as at training, where role is
         'human', 'gpt' or 'system' and the last turn is the human's, then the assistant prefix."""
-        ids = self._ids(self.chat.render_system(self.system_prompt))
-        for role, text in turns:
-            if role == "gpt":
-                ids += self._ids(self.chat.assistant_prefix) + self._ids(text + self.chat.assistant_suffix)
-            else:
-                ids += self._ids((self.chat.render_user if role == "human" else self.chat.render_system)(text))
-        return ids + self._ids(self.chat.assistant_prefix)
+        return self._encode(turns, generation=True).input_ids
 
     def encode_prompt(self, instruction: Instruction) -> list[int]:
         """Everything before the first assistant turn, plus the assistant prefix: the generation prompt."""
-        ids = self._ids(self.chat.render_system(self.system_prompt))
+        turns = []
         for turn in instruction.conversations:
             if turn.from_ == "gpt":
                 break
-            render = self.chat.render_user if turn.from_ == "human" else self.chat.render_system
-            ids += self._ids(render(turn.value))
-        return ids + self._ids(self.chat.assistant_prefix)
+            turns.append((turn.from_, turn.value))
+        return self._encode(turns, generation=True).input_ids
