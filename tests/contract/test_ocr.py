@@ -153,3 +153,23 @@ def test_curation_fills_missing_ocr_and_keeps_what_records_carry(rendered, tmp_p
     kept = {r.id: r for r in read_jsonl(tmp_path / "out" / "records_train.jsonl", FigureRecord)}
     assert "Pressure" in " ".join(kept["a"].ocr) and kept["b"].ocr == ["given"]
     assert result["ocr"]["filled"] == 1 and result["ocr"]["carried"] == 1
+
+
+def test_cache_keys_the_context_a_figure_was_read_with(figure_engine, rendered, tmp_path):
+    cache = OcrCache(figure_engine, tmp_path / "cache")
+    cache.read(rendered)
+    cache.read(rendered, "Temperature and pressure of the sample.")
+    cache.read(rendered, "Temperature and pressure of the sample.")
+    assert (cache.misses, cache.hits) == (2, 1)
+
+
+@pytest.mark.shared_data
+def test_text_written_about_a_real_figure_corrects_its_unsure_words(figure_engine, shared_data_dir):
+    """The legend "AODV under attack" is 7 px high: alone it reads "D-AODVunder", "sttack"."""
+    path = shared_data_dir / "scicap_figures" / "1104.4544v1-Figure3-1.png"
+    alone = " ".join(lines(figure_engine.read(path)))
+    assert "attack" not in alone.split()
+    from scitune.curate.ocr.lexicon import Lexicon
+
+    helped = [w.text for w in figure_engine.read(path, Lexicon.from_text("PDR of normal AODV and of AODV under attack."))]
+    assert {"attack", "under"} <= set(helped) and helped.count("AODV") == 2

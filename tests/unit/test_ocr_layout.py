@@ -138,3 +138,14 @@ def test_unsure_words_take_the_lexicon_word_only_when_the_image_supports_it():
     assert correct_near_misses([near, far, sure], lexicon) == 1
     assert (near.text, far.text, sure.text) == ("generations", "Topic1", "generaitions")
     assert 0.46 < near.confidence <= 0.9
+
+
+def test_glued_lexicon_words_are_split_after_a_legend_marker():
+    from scitune.curate.ocr.lexicon import Lexicon, split_glued
+
+    lexicon = Lexicon(["AODV", "under", "attack"])
+    glued = piece("D-AODVunder", (0, 0, 110, 10), confidence=0.36)
+    sure = piece("throughput", (0, 20, 100, 30), confidence=0.99)
+    split = split_glued([glued, sure], lexicon)
+    assert [p.text for p in split] == ["AODV", "under", "throughput"]
+    assert split[0].box == (20.0, 0, 60.0, 10) and split[1].box == (60.0, 0, 110.0, 10)
