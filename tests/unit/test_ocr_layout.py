@@ -149,3 +149,23 @@ def test_glued_lexicon_words_are_split_after_a_legend_marker():
     split = split_glued([glued, sure], lexicon)
     assert [p.text for p in split] == ["AODV", "under", "throughput"]
     assert split[0].box == (20.0, 0, 60.0, 10) and split[1].box == (60.0, 0, 110.0, 10)
+
+
+def test_a_box_holding_two_stacked_lines_is_cut_at_the_blank_rows_between_them():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from scitune.curate.ocr.detect import split_stacked
+
+    fig = Figure(figsize=(1.2, 0.6), dpi=100)
+    FigureCanvasAgg(fig)
+    fig.text(0.5, 0.62, "5", ha="center", fontsize=9)
+    fig.text(0.5, 0.12, "Months", ha="center", fontsize=9)
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    whole = (0.0, 0.0, float(rgb.shape[1]), float(rgb.shape[0]))
+    parts = split_stacked(rgb, [whole], text_height=8.0)
+    assert len(parts) == 2
+    upper, lower = sorted(parts, key=lambda b: b[1])
+    assert upper[3] <= lower[1] + 3 and upper[2] - upper[0] < lower[2] - lower[0], "the lone '5' over the wider word"
+    assert split_stacked(rgb, [whole], text_height=30.0) == [whole], "one line at that text height"

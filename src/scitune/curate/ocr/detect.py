@@ -123,3 +123,36 @@ def _columns(boxes: list[Box]) -> list[tuple[float, float]]:
         else:
             spans.append([x0, x1])
     return [tuple(s) for s in spans]
+
+
+def split_stacked(rgb: np.ndarray, boxes: list[Box], text_height: float) -> list[Box]:
+    """Horizontal boxes two or more lines tall cut into their lines at blank rows.
+
+    On small figures the detector merges a tick label with the axis title under it ("5" over
+    "Months") into one region, which the recogniser then reads as one line and loses the label.
+    """
+    from scitune.curate.ocr.glyphs import ink_mask
+
+    out: list[Box] = []
+    for box in boxes:
+        x0, y0, x1, y1 = (int(box[0]), int(box[1]), int(np.ceil(box[2])), int(np.ceil(box[3])))
+        if y1 - y0 <= 2.2 * text_height or y1 - y0 > x1 - x0:
+            out.append(box)
+            continue
+        ink = ink_mask(rgb[y0:y1, x0:x1])
+        inked = np.flatnonzero(ink.any(axis=1))
+        # Lines are apart by a blank of a quarter text height or more (a faint row inside a
+        # blurred digit is not a gap); bands thinner than 0.6 text heights are rules or tick marks.
+        gap = max(2.0, 0.25 * text_height)
+        cuts = np.flatnonzero(np.diff(inked) > gap)
+        bands = [(int(part[0]), int(part[-1]) + 1) for part in np.split(inked, cuts + 1) if len(part)]
+        bands = [(top, bottom) for top, bottom in bands if bottom - top >= 0.6 * text_height]
+        if len(bands) < 2:
+            out.append(box)
+            continue
+        pad = 0.3 * text_height
+        for top, bottom in bands:
+            columns = np.flatnonzero(ink[top:bottom].any(axis=0))
+            out.append((max(0.0, x0 + columns[0] - pad), max(0.0, y0 + top - pad),
+                        min(float(rgb.shape[1]), x0 + columns[-1] + 1 + pad), min(float(rgb.shape[0]), y0 + bottom + pad)))
+    return out

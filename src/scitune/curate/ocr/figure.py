@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from scitune.curate.ocr import layout
-from scitune.curate.ocr.detect import DetectorSettings, TextDetector, join_vertical, turned_lines
+from scitune.curate.ocr.detect import DetectorSettings, TextDetector, join_vertical, split_stacked, turned_lines
 from scitune.curate.ocr.glyphs import Box, scan_glyphs
 from scitune.curate.ocr.lexicon import Lexicon, correct_near_misses, ctc_log_likelihood, split_glued
 from scitune.curate.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
@@ -99,7 +99,7 @@ class FigureOcr:
             # A tall box the turned strip did not find again is kept as it was.
             kept = [b for b in tall if _covered(b, lines) < 0.5]
             found = [b for b in found if not _is_turned(b, text_height)] + lines + kept
-        boxes = [(box, "detector") for box in join_vertical(found)]
+        boxes = [(box, "detector") for box in split_stacked(rgb, join_vertical(found), text_height)]
         if self.config.glyph_candidates:
             boxes += [(box, "glyphs") for box in _uncovered(scan.candidates, [b for b, _ in boxes], rgb.shape, text_height)]
         pieces = self._recognise(rgb, boxes, text_height)
@@ -167,13 +167,15 @@ def _uncovered(candidates: list[Box], boxes: list[Box], shape, text_height: floa
     by the detector (a tick label the detector missed sits among the ones it found; curve pieces
     and markers mostly do not): recognising the rest costs time for junk."""
     height, width = shape[:2]
-    sized = [c for c in candidates if 0.6 * text_height <= c[3] - c[1] <= 1.6 * text_height]
-    lines = [b for b in boxes if b[3] - b[1] <= 2 * text_height]
-    tolerance = 0.6 * text_height
+    # The median glyph group mixes x-height words and cap-height digits: a wide band.
+    sized = [c for c in candidates if 0.5 * text_height <= c[3] - c[1] <= 2.2 * text_height]
+    lines = [b for b in boxes if b[3] - b[1] <= 3 * text_height]  # one line of text, grown by the detector's margin
     found = []
     for x0, y0, x1, y1 in sized:
-        in_row = lambda b: abs((b[1] + b[3]) - (y0 + y1)) < 2 * tolerance  # noqa: E731
-        in_column = lambda b: abs(b[2] - x1) < tolerance  # noqa: E731
+        # Centres within 0.6 text heights share a row; right edges within one (the detector's
+        # boxes stand a few pixels beyond their glyphs) a column.
+        in_row = lambda b: abs((b[1] + b[3]) - (y0 + y1)) < 1.2 * text_height  # noqa: E731
+        in_column = lambda b: abs(b[2] - x1) < text_height  # noqa: E731
         if not any(sum(map(test, lines)) >= 1 and sum(map(test, lines + sized)) >= 3 for test in (in_row, in_column)):
             continue
         pad = 0.3 * (y1 - y0)

@@ -99,7 +99,7 @@ def repair_axis_points(pieces: list[Piece], tolerance: float) -> int:
 
 
 def _groups(numbers: list[Piece], axis: int, tolerance: float) -> list[list[Piece]]:
-    """Numbers sharing a column (right edge) or a row (centre y), four or more."""
+    """Numbers sharing a column (right edge) or a row (centre y), three or more."""
     key = (lambda p: p.box[2]) if axis == 0 else (lambda p: _centre(p.box)[1])
     groups: list[list[Piece]] = []
     for piece in sorted(numbers, key=key):
@@ -107,7 +107,7 @@ def _groups(numbers: list[Piece], axis: int, tolerance: float) -> list[list[Piec
             groups[-1].append(piece)
         else:
             groups.append([piece])
-    return [g for g in groups if len(g) >= 4]
+    return [g for g in groups if len(g) >= 3]
 
 
 def _repair_group(group: list[Piece], axis: int) -> int:
