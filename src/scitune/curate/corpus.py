@@ -5,6 +5,12 @@ Memory does not grow with the corpus: records flow through in chunks, the state 
 every record (ids, image hashes, captions per paper) lives in an on-disk SQLite index, and the
 statistics are counters and a fixed histogram. Counts always add up: in = kept + rejected.
 
+A record goes through four steps, each its own object so that `ray_engine` runs the same code
+spread over a cluster: `RecordChecks` (alone: type, caption, image), `SeenIndex` (in corpus order:
+the first record owns an id, an image and a caption on a paper), `OcrFill` (the text inside the
+figure, for records that carry none) and `TargetBuilder` (instructions, targets cut to the token
+limit, split by paper, the output lines). Only the second must see the records in order.
+
 Files written to OUT_DIR: `{split}.jsonl` (instructions), `records_{split}.jsonl` (the kept
 records, OCR filled in: the input of `scitune evaluate figures`), `rejected.jsonl` (id, reason,
 where), `quality.json`, `quality.md`, `quality.png`, and `manifest.json` (image root, settings, seed,
@@ -18,7 +24,8 @@ import json
 import sqlite3
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -43,9 +50,12 @@ def _sampled(item: Instruction) -> bool:
 class SeenIndex:
     """First owner of each key (id, image digest, caption on a paper), kept on disk.
 
-    A record claims all its keys in one statement; only when one of them was taken does it look up
-    which, and then it withdraws its claims, so a rejected record never owns a key.
+    Records claim their keys in corpus order, a batch at a time: one query finds which of the
+    batch's keys earlier batches own, the batch is decided in memory, one statement stores its new
+    owners. A record owns its keys only if none was taken, so a rejected record never owns a key.
     """
+
+    LOOKUP = 500  # keys per SELECT: under SQLite's limit on bound parameters, whatever its version
 
     def __init__(self, path: Path):
         path.unlink(missing_ok=True)
@@ -53,27 +63,44 @@ class SeenIndex:
         self.db = sqlite3.connect(path)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, claim INTEGER, owner TEXT)")
-        self.db.execute("CREATE INDEX by_claim ON seen (claim)")
-        self.claims = 0
+        self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, owner TEXT) WITHOUT ROWID")
+
+    def claim_many(self, claims: list[tuple[list[str], str]]) -> list[tuple[str, str] | None]:
+        """For each (keys, owner) in order: None when every key is new (now owned by OWNER), else
+        (the first taken key, its owner)."""
+        wanted = list({key for keys, _ in claims for key in keys})
+        owners: dict[str, str] = {}
+        for start in range(0, len(wanted), self.LOOKUP):
+            part = wanted[start:start + self.LOOKUP]
+            owners.update(self.db.execute(f"SELECT key, owner FROM seen WHERE key IN ({', '.join('?' * len(part))})",
+                                          part).fetchall())
+        new: list[tuple[str, str]] = []
+        verdicts: list[tuple[str, str] | None] = []
+        for keys, owner in claims:
+            taken = next((key for key in keys if key in owners), None)
+            if taken is None:
+                owners.update((key, owner) for key in keys)
+                new.extend((key, owner) for key in keys)
+                verdicts.append(None)
+            else:
+                verdicts.append((taken, owners[taken]))
+        self.db.executemany("INSERT INTO seen VALUES (?, ?)", new)
+        return verdicts
 
     def claim(self, keys: list[str], owner: str) -> tuple[str, str] | None:
-        """None when every key is new (now owned by OWNER), else (the first taken key, its owner)."""
-        self.claims += 1
-        rows = [value for key in keys for value in (key, self.claims, owner)]
-        values = ", ".join(["(?, ?, ?)"] * len(keys))
-        if self.db.execute(f"INSERT OR IGNORE INTO seen VALUES {values}", rows).rowcount == len(keys):
-            return None
-        marks = ", ".join("?" * len(keys))
-        taken = dict(self.db.execute(f"SELECT key, owner FROM seen WHERE key IN ({marks}) AND claim != ?",
-                                     [*keys, self.claims]).fetchall())
-        self.db.execute("DELETE FROM seen WHERE claim = ?", (self.claims,))
-        first = next(key for key in keys if key in taken)
-        return first, taken[first]
+        return self.claim_many([(keys, owner)])[0]
 
     def close(self) -> None:
         self.db.close()
         self.path.unlink(missing_ok=True)
+
+
+def duplicate_rejection(record: FigureRecord, key: str, owner: str) -> Rejection:
+    """Why RECORD is refused when KEY (one of its dedupe keys) belongs to the earlier record OWNER."""
+    kind, reason = ("duplicate_id", f"duplicate id {record.id}") if key.startswith("id:") else (
+        ("duplicate_image", f"same image as {owner}") if key.startswith("image:") else
+        ("duplicate_caption", f"same caption as {owner} on paper {record.source.paper_id}"))
+    return Rejection(id=record.id, dataset=record.source.dataset, kind=kind, reason=reason)
 
 
 class TargetLimiter:
@@ -96,8 +123,9 @@ class TargetLimiter:
     def lengths(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
-        if self.backend is not None:
-            return [len(e.ids) for e in self.backend.encode_batch(texts, add_special_tokens=False)]
+        if self.backend is not None:  # the fast batch call skips the character offsets nobody reads here
+            encode = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
+            return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
         return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
     def cut(self, text: str) -> str | None:
@@ -114,7 +142,10 @@ class TargetLimiter:
 
 
 class Stats:
-    """Counters of one curation; bounded in size whatever the corpus."""
+    """Counters of one curation; bounded in size whatever the corpus. Counters of parts of a corpus
+    (curated apart, e.g. by Ray workers) add up to the counters of the whole."""
+
+    COUNTERS = ("kept", "instructions", "rejected", "types", "tasks", "lengths", "ocr")
 
     def __init__(self) -> None:
         self.records_in = 0
@@ -130,6 +161,18 @@ class Stats:
     def add_length(self, tokens: int) -> None:
         self.lengths[next((edge for edge in LENGTH_BINS if tokens <= edge), LENGTH_BINS[-1] * 2)] += 1
 
+    def counts(self) -> dict:
+        """Every counter as plain JSON (what a worker sends back)."""
+        return {"records_in": self.records_in, "truncated": self.truncated,
+                **{name: {str(k): v for k, v in getattr(self, name).items()} for name in self.COUNTERS}}
+
+    def add(self, counts: dict) -> None:
+        """Add the COUNTS of another part of the corpus (from `counts`)."""
+        self.records_in += counts["records_in"]
+        self.truncated += counts["truncated"]
+        for name in self.COUNTERS:
+            getattr(self, name).update({int(k) if name == "lengths" else k: v for k, v in counts[name].items()})
+
     def to_json(self) -> dict:
         rejected = sum(self.rejected.values())
         return {
@@ -143,25 +186,25 @@ class Stats:
         }
 
 
-class FigureCuration:
-    """One curation run into OUT_DIR."""
+@dataclass(frozen=True)
+class Checked:
+    """A record that passed the checks it can pass alone, with what dedupe and OCR need."""
 
-    def __init__(self, cfg: FigureCurationConfig, out_dir: Path, image_root: Path, tokenizer, seed: int = 0,
-                 ocr_cache: Path | None = None):
+    record: FigureRecord
+    path: str  # the image file (under the image root)
+    keys: list[str]  # what the record must own: its id, and with dedupe its image and its caption on its paper
+
+
+class RecordChecks:
+    """What a record must pass alone: a known (normalised) figure type, a caption, no image
+    placeholder in its text, an image inside the root that opens (as `image_check` says)."""
+
+    def __init__(self, cfg: FigureCurationConfig, image_root: Path):
         self.cfg = cfg
-        self.out_dir = Path(out_dir)
         self.image_root = Path(image_root)
-        self.seed = seed
         self.known_types = tuple(cfg.figure_types)
-        self.limiter = TargetLimiter(tokenizer, cfg.max_target_tokens)
-        self.stats = Stats()
-        engine = make_engine(cfg.ocr)
-        self.ocr = OcrCache(engine, ocr_cache or self.out_dir / "ocr_cache") if engine else None
 
-    # -- per record -------------------------------------------------------------------------
-    def check(self, record: FigureRecord, seen: SeenIndex) -> FigureRecord | Rejection:
-        """The record as it will be used (type normalised, OCR filled), or why it is rejected."""
-
+    def __call__(self, record: FigureRecord) -> Checked | Rejection:
         def reject(kind: str, reason: str) -> Rejection:
             return Rejection(id=record.id, dataset=record.source.dataset, kind=kind, reason=reason)
 
@@ -189,42 +232,68 @@ class FigureCuration:
         if self.cfg.dedupe:
             keys.append(f"image:{file_digest(path) if self.cfg.image_check != 'none' else path}")
             keys.append(f"caption:{record.source.paper_id}\x00{' '.join(record.caption.lower().split())}")
-        taken = seen.claim(keys, record.id)
-        if taken is not None:
-            key, owner = taken
-            if key.startswith("id:"):
-                return reject("duplicate_id", f"duplicate id {record.id}")
-            if key.startswith("image:"):
-                return reject("duplicate_image", f"same image as {owner}")
-            return reject("duplicate_caption", f"same caption as {owner} on paper {record.source.paper_id}")
-        ocr = record.ocr
-        if ocr:
-            self.stats.ocr["carried"] += 1
-        elif self.ocr is not None:
-            try:
-                ocr = lines(self.ocr.read(Path(path)))
-                self.stats.ocr["filled" if ocr else "empty"] += 1
-            except (ValueError, OSError, RuntimeError):  # OCR trouble costs the O component, not the record
-                self.stats.ocr["failed"] += 1
-        return record.model_copy(update={"figure_type": figure_type, "ocr": ocr})
+        # Checked once, at the reader: the copy with the normalised type needs no second validation.
+        return Checked(record.model_copy(update={"figure_type": figure_type}), str(path), keys)
 
-    def instructions(self, records: list[FigureRecord]) -> list[tuple[FigureRecord, list[Instruction] | Rejection]]:
-        """Each record's instructions with targets cut to the token limit, or why it has none.
+
+class OcrFill:
+    """The text inside the figure for a record that carries none, read by the configured engine
+    through the OCR cache; an engine failure costs the O component, not the record."""
+
+    def __init__(self, engine_name: str, cache: Path, stats: Stats):
+        engine = make_engine(engine_name)
+        self.cache = OcrCache(engine, cache) if engine else None
+        self.stats = stats
+
+    def __call__(self, checked: Checked) -> FigureRecord:
+        record = checked.record
+        if record.ocr:
+            self.stats.ocr["carried"] += 1
+            return record
+        if self.cache is None:
+            return record
+        try:
+            ocr = lines(self.cache.read(Path(checked.path)))
+        except (ValueError, OSError, RuntimeError):
+            self.stats.ocr["failed"] += 1
+            return record
+        self.stats.ocr["filled" if ocr else "empty"] += 1
+        return record.model_copy(update={"ocr": ocr})
+
+
+class TargetBuilder:
+    """Records → their instructions, targets cut to the token limit, split by paper, as the lines
+    of the output files."""
+
+    def __init__(self, cfg: FigureCurationConfig, tokenizer, seed: int, stats: Stats):
+        self.cfg = cfg
+        self.seed = seed
+        self.known_types = list(cfg.figure_types)
+        self.limiter = TargetLimiter(tokenizer, cfg.max_target_tokens)
+        self.stats = stats
+
+    def split(self, record: FigureRecord) -> str:
+        return split_of(record.source.paper_id, self.cfg.test_fraction, self.cfg.val_fraction)
+
+    def instructions(self, records: list[FigureRecord]) -> list[tuple[FigureRecord, str, list[Instruction] | Rejection]]:
+        """Each record's split and instructions with targets cut to the token limit, or why it has none.
 
         Token counts are exact for every target that could exceed the limit, and for a fixed 1-in-8
         sample of the free-text targets (by a hash of the instruction id), which feeds the length
         histogram.
         """
         # Several type prompts per training figure; a held-out figure is asked once, so it is scored once.
-        built = [(r, list(figure_instructions(
-            [r], self.cfg.components, list(self.known_types), self.seed,
-            self.cfg.type_prompts_per_figure if self.split(r) == "train" else 1, self.cfg.tasks))) for r in records]
-        counted = [i for _, items in built for i in items
+        splits = [self.split(r) for r in records]
+        built = [list(figure_instructions(
+            [r], self.cfg.components, self.known_types, self.seed,
+            self.cfg.type_prompts_per_figure if split == "train" else 1, self.cfg.tasks))
+            for r, split in zip(records, splits)]
+        counted = [i for items in built for i in items
                    if self.limiter.may_exceed(i.conversations[-1].value) or _sampled(i)]
         tokens_of = dict(zip((i.id for i in counted), self.limiter.lengths([i.conversations[-1].value
                                                                             for i in counted])))
         out = []
-        for record, items in built:
+        for record, split, items in zip(records, splits, built):
             kept: list[Instruction] = []
             failure = None
             for item in items:
@@ -246,69 +315,95 @@ class FigureCuration:
                 if tokens is not None and _sampled(item):
                     self.stats.add_length(tokens)
                 kept.append(item)
-            out.append((record, failure or kept))
+            out.append((record, split, failure or kept))
         return out
 
-    def split(self, record: FigureRecord) -> str:
-        return split_of(record.source.paper_id, self.cfg.test_fraction, self.cfg.val_fraction)
+    def lines(self, records: list[FigureRecord]) -> Iterator[tuple[str, str, str]]:
+        """(file name, JSON line without newline, rejection kind or '') for each output line of RECORDS."""
+        for record, split, result in self.instructions(records):
+            if isinstance(result, Rejection):
+                yield "rejected.jsonl", result.model_dump_json(), result.kind
+                continue
+            self.stats.kept[split] += 1
+            self.stats.types[record.figure_type or "(unknown)"] += 1
+            yield f"records_{split}.jsonl", record.model_dump_json(), ""
+            for instruction in result:
+                self.stats.instructions[split] += 1
+                self.stats.tasks[instruction.source["task"]] += 1
+                yield f"{split}.jsonl", instruction.model_dump_json(by_alias=True), ""
 
-    # -- the run ----------------------------------------------------------------------------
+
+OUTPUT_FILES = (*(f"{s}.jsonl" for s in SPLITS), *(f"records_{s}.jsonl" for s in SPLITS), "rejected.jsonl")
+
+
+class FigureCuration:
+    """One curation run into OUT_DIR, in this process."""
+
+    def __init__(self, cfg: FigureCurationConfig, out_dir: Path, image_root: Path, tokenizer, seed: int = 0,
+                 ocr_cache: Path | None = None):
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.image_root = Path(image_root)
+        self.seed = seed
+        self.stats = Stats()
+        self.checks = RecordChecks(cfg, image_root)
+        self.ocr = OcrFill(cfg.ocr, ocr_cache or self.out_dir / "ocr_cache", self.stats)
+        self.targets = TargetBuilder(cfg, tokenizer, seed, self.stats)
+
     def run(self, items: Iterable[FigureRecord | Rejection], on_item: Callable[[int], None] | None = None,
             chunk: int = 512) -> dict:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         seen = SeenIndex(self.out_dir / ".seen.sqlite")
-        names = [*(f"{s}.jsonl" for s in SPLITS), *(f"records_{s}.jsonl" for s in SPLITS), "rejected.jsonl"]
-        handles = {name: (self.out_dir / (name + ".tmp")).open("w", encoding="utf-8") for name in names}
+        handles = {name: (self.out_dir / (name + ".tmp")).open("w", encoding="utf-8") for name in OUTPUT_FILES}
         try:
             iterator = iter(items)
             while batch := list(islice(iterator, chunk)):
-                self._chunk(batch, seen, handles)
+                for name, line, kind in self._chunk(batch, seen):
+                    if kind:
+                        self.stats.rejected[kind] += 1
+                    handles[name].write(line + "\n")
                 if on_item:
                     on_item(len(batch))
         finally:
             for handle in handles.values():
                 handle.close()
             seen.close()
-        for name in names:  # complete files appear only when the whole corpus went through
-            (self.out_dir / (name + ".tmp")).replace(self.out_dir / name)
-        result = self.stats.to_json()
-        result["config"] = self.cfg.model_dump(mode="json")
-        if self.ocr is not None:
-            result["ocr"].update(cache_hits=self.ocr.hits, cache_misses=self.ocr.misses)
-        write_quality_report(self.out_dir, result)
-        write_manifest(self.out_dir, "figures", self.image_root, result["config"], self.seed,
-                       {f"{s}.jsonl": s for s in SPLITS}, records={s: f"records_{s}.jsonl" for s in SPLITS},
-                       labels=list(self.known_types), tokenizer=getattr(self.limiter.tokenizer, "name_or_path", ""))
-        return result
+        return finish(self.out_dir, self.stats, self.cfg, self.seed, self.image_root, self.ocr.cache,
+                      getattr(self.targets.limiter.tokenizer, "name_or_path", ""))
 
-    def _chunk(self, batch: list[FigureRecord | Rejection], seen: SeenIndex, handles: dict) -> None:
-        checked = []
-        for item in batch:
-            self.stats.records_in += 1
+    def _chunk(self, batch: list[FigureRecord | Rejection], seen: SeenIndex) -> Iterator[tuple[str, str, str]]:
+        self.stats.records_in += len(batch)
+        checked = [item if isinstance(item, Rejection) else self.checks(item) for item in batch]
+        verdicts = iter(seen.claim_many([(c.keys, c.record.id) for c in checked if isinstance(c, Checked)]))
+        kept = []
+        for item in checked:
+            taken = next(verdicts) if isinstance(item, Checked) else None
+            if taken is not None:
+                item = duplicate_rejection(item.record, *taken)
             if isinstance(item, Rejection):
-                self._reject(item, handles)
-                continue
-            result = self.check(item, seen)
-            if isinstance(result, Rejection):
-                self._reject(result, handles)
+                yield "rejected.jsonl", item.model_dump_json(), item.kind
             else:
-                checked.append(result)
-        for record, result in self.instructions(checked):
-            if isinstance(result, Rejection):
-                self._reject(result, handles)
-                continue
-            split = self.split(record)
-            self.stats.kept[split] += 1
-            self.stats.types[record.figure_type or "(unknown)"] += 1
-            handles[f"records_{split}.jsonl"].write(record.model_dump_json() + "\n")
-            for instruction in result:
-                self.stats.instructions[split] += 1
-                self.stats.tasks[instruction.source["task"]] += 1
-                handles[f"{split}.jsonl"].write(instruction.model_dump_json(by_alias=True) + "\n")
+                kept.append(self.ocr(item))
+        yield from self.targets.lines(kept)
 
-    def _reject(self, rejection: Rejection, handles: dict) -> None:
-        self.stats.rejected[rejection.kind] += 1
-        handles["rejected.jsonl"].write(rejection.model_dump_json() + "\n")
+
+def finish(out_dir: Path, stats: Stats, cfg: FigureCurationConfig, seed: int, image_root: Path,
+           ocr_cache: OcrCache | None, tokenizer_name: str, ocr_counts: tuple[int, int] | None = None) -> dict:
+    """Complete files appear only when the whole corpus went through: the temporary files take their
+    names, then the quality report and the manifest are written. Returns the quality report."""
+    for name in OUTPUT_FILES:
+        (out_dir / (name + ".tmp")).replace(out_dir / name)
+    result = stats.to_json()
+    result["config"] = cfg.model_dump(mode="json")
+    if ocr_counts is not None:
+        result["ocr"].update(cache_hits=ocr_counts[0], cache_misses=ocr_counts[1])
+    elif ocr_cache is not None:
+        result["ocr"].update(cache_hits=ocr_cache.hits, cache_misses=ocr_cache.misses)
+    write_quality_report(out_dir, result)
+    write_manifest(out_dir, "figures", image_root, result["config"], seed,
+                   {f"{s}.jsonl": s for s in SPLITS}, records={s: f"records_{s}.jsonl" for s in SPLITS},
+                   labels=list(cfg.figure_types), tokenizer=tokenizer_name)
+    return result
 
 
 def write_quality_report(out_dir: Path, result: dict) -> None:
