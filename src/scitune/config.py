@@ -240,7 +240,7 @@ class ModelConfig(_Config):
     preset: str | None = None
     """A named pairing (src/scitune/model/presets.py): scitune-llama2-13b, scitune-llama2-7b,
     llava-1.5-7b, small-modern. It fills language_model, vision.pretrained and the feature layer and
-    strategy; fields given explicitly beside it win."""
+    strategy and the chat template; fields given explicitly beside it win."""
     language_model: str = "embedded:smollm2-135m-instruct"
     """Causal LM: a local folder, a hub id, 'embedded:smollm2-135m-instruct' or 'tiny' (random, tests)."""
     tiny_lm_hidden_size: int = Field(64, ge=8)
@@ -302,8 +302,9 @@ class StageConfig(_Config):
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, about a third more compute."""
     packing: bool = False
-    """Pack several samples into one sequence up to max_length, with position ids restarting per sample
-    and a block-diagonal attention mask (no attention across samples): no padding is computed."""
+    """Pack the samples of each optimizer step into rows of up to max_length tokens, with position ids
+    restarting per sample and a block-diagonal attention mask (no attention across samples): only the
+    ends of rows are padding. A step still counts samples, not rows (see samples_per_step)."""
     report_to: list[str] = ["tensorboard"]
     """Trainer loggers (tensorboard, wandb, mlflow…; [] for none); logs go to OUTPUT_DIR/NAME/logs."""
     learning_rate: float = Field(gt=0)
@@ -313,9 +314,15 @@ class StageConfig(_Config):
     epochs: float = Field(1.0, gt=0)
     """Passes over the stage's data."""
     batch_size: int = Field(8, ge=1)
-    """Samples per device per step."""
+    """Samples per process per micro-batch (with packing, on average: a step's samples are packed
+    into rows and the rows dealt to its micro-batches)."""
     gradient_accumulation_steps: int = Field(1, ge=1)
-    """Steps accumulated per optimizer update."""
+    """Micro-batches accumulated per optimizer update (derived from samples_per_step when that is set)."""
+    samples_per_step: int | None = Field(None, ge=1)
+    """Samples per optimizer step over all processes: the global batch (the paper's 128). When set,
+    gradient_accumulation_steps = samples_per_step / (batch_size × processes), which must divide
+    evenly, so the same recipe keeps its batch on 1 or 8 GPUs; unset, a step is batch_size ×
+    gradient_accumulation_steps × processes samples. Packing does not change it (src/scitune/train/steps.py)."""
     lr_scheduler_type: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
     """Learning-rate schedule."""
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
@@ -361,6 +368,13 @@ class StageConfig(_Config):
             raise ValueError(f"stage '{self.name}': learning rate given for frozen {frozen_with_lr}")
         if self.qlora and "lora" not in self.train.values():
             raise ValueError(f"stage '{self.name}': qlora needs at least one module set to lora")
+        if self.samples_per_step is not None:
+            if "gradient_accumulation_steps" in self.model_fields_set:
+                raise ValueError(f"stage '{self.name}': set samples_per_step or gradient_accumulation_steps, not both "
+                                 "(samples_per_step decides the accumulation)")
+            if self.samples_per_step % self.batch_size:
+                raise ValueError(f"stage '{self.name}': samples_per_step {self.samples_per_step} is not a multiple of "
+                                 f"batch_size {self.batch_size}")
         return self
 
 

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from scitune.cli.apps import evaluate_app, score_app
-from scitune.cli.common import BatchSize, Limit, SystemPrompt, console, existing_checkpoint, setup_logging, tracked, \
-    user_errors
+from scitune.cli.common import BatchSize, Limit, SystemPrompt, console, setup_logging, tracked, user_errors
+from scitune.cli.predict import Device, Dtype
 
 Data = Annotated[Path, typer.Option(help="The release as downloaded: official JSON (file or folder) or the Hugging "
                                          "Face parquet files (a file or a folder).", exists=True)]
@@ -34,21 +34,24 @@ Tokens256 = Tokens16
 
 
 def _run(benchmark, model: Path, output_dir: Path, batch_size: int, max_new_tokens: int, system_prompt: str | None,
-         extractor: str = "rules", extractor_model: Path | None = None) -> dict:
-    """Generate, score and write the files; print the headline."""
+         extractor: str = "rules", extractor_model: Path | None = None, device: str = "auto",
+         dtype: str = "auto") -> dict:
+    """Generate, score and write the files; print the headline. The checkpoints load as for
+    `scitune predict` (one placement rule; DEVICE and DTYPE override it)."""
+    from scitune.cli.predict import _load
     from scitune.evaluate import suite
     from scitune.evaluate.benchmarks import Generation
-    from scitune.model.build import load_llava, trained_system_prompt
+    from scitune.model.build import trained_system_prompt
 
     if extractor not in ("rules", "model"):
         raise ValueError(f"--extractor must be rules or model, not {extractor}")
-    llava, processor = load_llava(existing_checkpoint(model))
+    llava, processor = _load(model, device, dtype)
     extracting = None
     if extractor == "model":
         if extractor_model is None or Path(extractor_model) == Path(model):
             extracting = (llava, processor, model.name)
         else:
-            extracting = (*load_llava(existing_checkpoint(extractor_model)), extractor_model.name)
+            extracting = (*_load(extractor_model, device, dtype), extractor_model.name)
     system = trained_system_prompt(model) if system_prompt is None else system_prompt
 
     def run_it(advance):
@@ -125,7 +128,7 @@ def evaluate_mathvista(
     = "testmini",
     extractor: Extractor = "rules", extractor_model: ExtractorModel = None,
     batch_size: BatchSize = 16, max_new_tokens: Tokens256 = 256, system_prompt: SystemPrompt = None,
-    limit: Limit = None,
+    limit: Limit = None, device: Device = "auto", dtype: Dtype = "auto",
 ) -> None:
     """MathVista: the official query per problem, the answer extracted, the official calculate_score.py
     normalisation and every breakdown (question/answer type, task, context, grade, skills, source…)."""
@@ -135,7 +138,7 @@ def evaluate_mathvista(
     loaded = _first(_mathvista(data, image_root, output_dir / "images", split), limit)
     name = extractor_model.name if extractor_model else model.name
     _run(mathvista.benchmark(loaded, name), model, output_dir, batch_size, max_new_tokens, system_prompt,
-         extractor, extractor_model)
+         extractor, extractor_model, device=device, dtype=dtype)
 
 
 @score_app.command("mathvista")
@@ -200,7 +203,7 @@ def evaluate_chartqa(
     model: Model, data: Data, output_dir: OutputDir, image_root: ImageRoot = None,
     split: Annotated[str, typer.Option(help="test, val or train.")] = "test",
     batch_size: BatchSize = 16, max_new_tokens: Tokens16 = 16, system_prompt: SystemPrompt = None,
-    limit: Limit = None,
+    limit: Limit = None, device: Device = "auto", dtype: Dtype = "auto",
 ) -> None:
     """ChartQA: short answers, 5% relaxed accuracy overall and on the human / augmented halves."""
     from scitune.evaluate import chartqa
@@ -210,7 +213,7 @@ def evaluate_chartqa(
     loaded = source.load(data, image_root=image_root, image_dir=output_dir / "images", split=split)
     _report_rejected(loaded, "ChartQA")
     _run(chartqa.benchmark(_first(loaded, limit), split), model, output_dir, batch_size, max_new_tokens,
-         system_prompt)
+         system_prompt, device=device, dtype=dtype)
 
 
 @score_app.command("chartqa")
@@ -235,7 +238,7 @@ AI2DIds = Annotated[Path | None, typer.Option(
 def evaluate_ai2d(
     model: Model, data: Data, output_dir: OutputDir, ids: AI2DIds = None,
     batch_size: BatchSize = 16, max_new_tokens: Tokens16 = 16, system_prompt: SystemPrompt = None,
-    limit: Limit = None,
+    limit: Limit = None, device: Device = "auto", dtype: Dtype = "auto",
 ) -> None:
     """AI2D: lettered options, lmms-eval's exact letter match (and a lenient letter rule beside it)."""
     from scitune.evaluate import ai2d
@@ -244,7 +247,8 @@ def evaluate_ai2d(
     setup_logging(False)
     loaded = source.load(data, image_dir=output_dir / "images", ids=ids)
     _report_rejected(loaded, "AI2D")
-    _run(ai2d.benchmark(_first(loaded, limit)), model, output_dir, batch_size, max_new_tokens, system_prompt)
+    _run(ai2d.benchmark(_first(loaded, limit)), model, output_dir, batch_size, max_new_tokens, system_prompt,
+         device=device, dtype=dtype)
 
 
 @score_app.command("ai2d")
@@ -280,7 +284,7 @@ def evaluate_mmmu(
     split: Annotated[str, typer.Option(help="validation or dev (test answers are not public).")] = "validation",
     subjects: Subjects = "science", policy: MMMUPolicy = "random", seed: int = 42,
     batch_size: BatchSize = 16, max_new_tokens: Tokens128 = 128, system_prompt: SystemPrompt = None,
-    limit: Limit = None,
+    limit: Limit = None, device: Device = "auto", dtype: Dtype = "auto",
 ) -> None:
     """MMMU: the LLaVA-1.5 prompt, the official answer parsing, accuracy per subject and discipline."""
     from scitune.evaluate import mmmu
@@ -288,7 +292,8 @@ def evaluate_mmmu(
     setup_logging(False)
     _check_policy(policy)
     loaded = _first(_mmmu(data, output_dir / "images", split, subjects), limit)
-    _run(mmmu.benchmark(loaded, split, policy, seed), model, output_dir, batch_size, max_new_tokens, system_prompt)
+    _run(mmmu.benchmark(loaded, split, policy, seed), model, output_dir, batch_size, max_new_tokens, system_prompt,
+         device=device, dtype=dtype)
 
 
 @score_app.command("mmmu")
@@ -320,7 +325,7 @@ def evaluate_scifibench(
     model: Model, data: Data, output_dir: OutputDir, splits: Splits = None,
     extractor: Extractor = "rules", extractor_model: ExtractorModel = None,
     batch_size: BatchSize = 16, max_new_tokens: Tokens256 = 256, system_prompt: SystemPrompt = None,
-    limit: Limit = None,
+    limit: Limit = None, device: Device = "auto", dtype: Dtype = "auto",
 ) -> None:
     """SciFIBench: figure→caption and caption→figure (as one labelled grid), letter accuracy per task."""
     from scitune.evaluate import scifibench
@@ -331,7 +336,7 @@ def evaluate_scifibench(
     _report_rejected(loaded, "SciFIBench")
     name = extractor_model.name if extractor_model else model.name
     _run(scifibench.benchmark(_first(loaded, limit), name), model, output_dir, batch_size, max_new_tokens,
-         system_prompt, extractor, extractor_model)
+         system_prompt, extractor, extractor_model, device=device, dtype=dtype)
 
 
 @score_app.command("scifibench")

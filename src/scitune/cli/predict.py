@@ -32,16 +32,28 @@ SplitName = Annotated[str | None, typer.Option(help="train, val, test, trainval,
 AnswerRule = Annotated[str | None, typer.Option(
     "--rule", help="How answers are read: official (ScienceQA's evaluator), llava, llava-lepa (LLaVA's answer "
                    "prompter on LEPA output) or scitune (lenient, not for published numbers).")]
+Device = Annotated[str, typer.Option(
+    help="auto (the GPU when there is one, else the CPU), cpu, cuda or cuda:N. A model larger than one GPU is "
+         "spread over all of them.")]
+Dtype = Annotated[str, typer.Option(
+    help="auto (GPU: bf16 where it computes it, else fp16; CPU: fp32, bf16 where the CPU computes it natively), "
+         "float32, bfloat16 or float16. Only float32 answers are guaranteed not to depend on the batch size.")]
 
 
-def _load(model: Path):
-    """The checkpoint on this process's device: under torchrun / accelerate launch each rank takes
-    its own GPU (LOCAL_RANK) when there are GPUs."""
+def _load(model: Path, device: str = "auto", dtype: str = "auto"):
+    """The checkpoint placed by the one inference rule (`model.device`: DEVICE and DTYPE, 'auto' by
+    default); under torchrun / accelerate launch each rank takes its own GPU (LOCAL_RANK) unless
+    --device names one."""
     from scitune.evaluate.shards import current_ranks
-    from scitune.model.build import load_llava
+    from scitune.model.build import load_for_inference
 
-    llava, processor = load_llava(existing_checkpoint(model))
-    return llava.to(current_ranks().device()), processor
+    ranks = current_ranks()
+    if device == "auto" and ranks.world > 1:
+        device = ranks.device()
+    llava, processor = load_for_inference(existing_checkpoint(model), device, dtype)
+    if ranks.is_main:
+        console.print(f"[dim]{model.name} on {llava.placement.describe()}[/dim]")
+    return llava, processor
 
 
 def _tracked(label: str, total: int, fn):
@@ -88,6 +100,8 @@ def predict(
     system_prompt: SystemPrompt = None,
     two_pass: TwoPass = False,
     limit: Limit = None,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
     """Greedy answers for every instruction, appended to OUTPUT as they are produced.
 
@@ -104,7 +118,7 @@ def predict(
     curated = CuratedSet.open(data, image_root)
     items = list(read_instructions(curated.path))[:limit]
     _needs_root(items, curated.image_root, data)
-    llava, processor = _load(model)
+    llava, processor = _load(model, device, dtype)
     done = read_ids(output).union(*(read_ids(shard) for shard in shard_folder(output).glob("rank*.jsonl")))
     todo = len([i for i in items if i.id not in done])
     _tracked("predict", todo, lambda advance: generate(
@@ -217,6 +231,8 @@ def evaluate_scienceqa(
     limit: Limit = None,
     subset: Annotated[str | None, typer.Option(
         help="Only one category (NAT, SOC, LAN, TXT, IMG, NO, G1-6, G7-12) or the pids listed in a file.")] = None,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
     """Greedy answers to ScienceQA problems (image and text-only together), then the official scores
     (answers read by the rule the papers used for the format unless --rule says otherwise)."""
@@ -234,7 +250,7 @@ def evaluate_scienceqa(
     trained = (trained_recipe(existing_checkpoint(model)).get("curate") or {}).get("questions") or {}
     prompt_format = prompt_format or trained.get("format", "QCM-LEPA")
     instructions = list(problem_instructions(selected, prompt_format))
-    llava, processor = _load(model)
+    llava, processor = _load(model, device, dtype)
 
     def run_it(advance):
         gen = Generation(batch_size, max_new_tokens, _system_prompt(model, system_prompt),
@@ -263,6 +279,8 @@ def evaluate_figures(
     system_prompt: SystemPrompt = None,
     limit: Limit = None,
     seed: Annotated[int, typer.Option(help="Seed of the prompt templates when curating FigureRecords.")] = 0,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
     """Figure-type accuracy (with a confusion matrix) and caption BLEU-4 / ROUGE-L / CIDEr."""
     from scitune.evaluate.benchmarks import Generation, evaluate_figures as run_benchmark, figures_markdown
@@ -271,7 +289,7 @@ def evaluate_figures(
     instructions, labels, root = _figure_items(data, image_root, model, seed)
     instructions = instructions[:limit]
     _needs_root(instructions, root, data)
-    llava, processor = _load(model)
+    llava, processor = _load(model, device, dtype)
 
     def run_it(advance):
         gen = Generation(batch_size, max_new_tokens, _system_prompt(model, system_prompt), None, str(model), advance)

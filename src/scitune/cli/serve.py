@@ -9,6 +9,7 @@ import typer
 
 from scitune.cli.apps import app
 from scitune.cli.common import Overrides, SystemPrompt, console, existing_checkpoint, setup_logging, user_errors
+from scitune.cli.predict import Device, Dtype
 
 
 @app.command()
@@ -22,6 +23,8 @@ def serve(
     allow_image_dir: Annotated[Path | None, typer.Option(help="Folder whose files may be sent as file:// URLs.")]
     = None,
     overrides: Overrides = None,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
     """An OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models, GET /health) and, with
     --ui, a web UI, for one checkpoint. Limits and batching: --set max_batch=16 --set max_tokens=512 …
@@ -40,7 +43,7 @@ def serve(
     cfg = apply_overrides(ServeConfig, settings, list(overrides or []))
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning:[/yellow] listening on {cfg.host}: reachable from other machines")
-    engine = Engine(model, cfg.max_batch, cfg.batch_wait_ms, cfg.system_prompt)
+    engine = Engine(model, cfg.max_batch, cfg.batch_wait_ms, cfg.system_prompt, device=device, dtype=dtype)
     api = create_app(engine, cfg)
     if ui:
         import gradio as gr
@@ -60,6 +63,8 @@ def chat(
     image: Annotated[Path | None, typer.Option(help="A figure to talk about.", exists=True)] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="New tokens per answer at most.")] = 256,
     system_prompt: SystemPrompt = None,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
     """Chat with a checkpoint in the terminal (greedy). Commands: /image PATH, /reset, /quit."""
     from PIL import Image
@@ -71,7 +76,7 @@ def chat(
     setup_logging(False)
     existing_checkpoint(model)
     prompt = trained_system_prompt(model) if system_prompt is None else system_prompt
-    engine = Engine(model, max_batch=1, batch_wait_ms=0, system_prompt=prompt)
+    engine = Engine(model, max_batch=1, batch_wait_ms=0, system_prompt=prompt, device=device, dtype=dtype)
     with console.status(f"loading {model.name}…"):
         engine.wait_ready()
     if engine.error:

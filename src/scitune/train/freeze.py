@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from transformers import LlavaForConditionalGeneration
+from transformers.trainer_pt_utils import get_parameter_names
 
 from scitune.config import MODULES, StageConfig
 from scitune.model.families import role_of
@@ -38,17 +39,32 @@ def apply_freezing(model: LlavaForConditionalGeneration, stage: StageConfig) -> 
     return counts
 
 
-def optimizer_for(model: LlavaForConditionalGeneration, stage: StageConfig) -> torch.optim.AdamW:
-    """AdamW with one parameter group per trained module, each at its own learning rate."""
-    groups: dict[str, list[torch.nn.Parameter]] = {}
+NO_DECAY_PATTERNS = (r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)")
+"""Parameter names HF's Trainer exempts from weight decay (`Trainer.get_decay_parameter_names`),
+besides every parameter of a `torch.nn.LayerNorm`: biases and normalisation weights."""
+
+
+def decay_parameter_names(model: torch.nn.Module) -> set[str]:
+    """Names of the parameters weight decay applies to: all but biases and norms, as in HF's Trainer."""
+    return set(get_parameter_names(model, [torch.nn.LayerNorm], list(NO_DECAY_PATTERNS)))
+
+
+def parameter_groups(model: torch.nn.Module, stage: StageConfig) -> list[dict]:
+    """Optimizer parameter groups: per trained module at its own learning rate (`name`), each split
+    into the weights that decay and the biases and norms that do not (`decay`)."""
+    decays = decay_parameter_names(model)
+    groups: dict[tuple[str, bool], list[torch.nn.Parameter]] = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            groups.setdefault(module_of(name, _type(model)), []).append(parameter)
-    return torch.optim.AdamW(
-        [
-            {"params": params, "lr": stage.module_learning_rates.get(module, stage.learning_rate), "name": module}
-            for module, params in groups.items()
-        ],
-        lr=stage.learning_rate,
-        weight_decay=stage.weight_decay,
-    )
+            groups.setdefault((module_of(name, _type(model)), name in decays), []).append(parameter)
+    return [
+        {"params": params, "lr": stage.module_learning_rates.get(module, stage.learning_rate), "name": module,
+         "decay": decay, "weight_decay": stage.weight_decay if decay else 0.0}
+        for (module, decay), params in groups.items()
+    ]
+
+
+def optimizer_for(model: LlavaForConditionalGeneration, stage: StageConfig) -> torch.optim.AdamW:
+    """AdamW over `parameter_groups` (outside a Trainer; the stage runner builds the same groups in
+    its Trainer's optimizer hook, the one FSDP and DeepSpeed allow)."""
+    return torch.optim.AdamW(parameter_groups(model, stage), lr=stage.learning_rate)

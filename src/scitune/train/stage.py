@@ -2,8 +2,11 @@
 
 Trainer supplies the loop, gradient accumulation, loss normalisation by the number of supervised
 tokens across the accumulated step (`num_items_in_batch`), checkpoints and resume; we only pass the
-optimizer parameter groups and the collator, its documented hooks; Trainer logs loss, learning
-rate, grad norm and non-padding tokens/s.
+collator and build the optimizer's parameter groups in its `create_optimizer` hook (the one place
+FSDP and DeepSpeed allow: the optimizer must see the wrapped, sharded parameters). Trainer logs
+loss, learning rate, grad norm and non-padding tokens/s. A step counts samples, also with packing
+(train/steps.py). At the end, the full weights are gathered (from FSDP or ZeRO-3 shards) and the
+main process writes one plain checkpoint that loads anywhere.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -38,11 +42,32 @@ from scitune.train.data import (
     Mixture,
     PackedCollator,
     PaddingMeter,
+    epoch_order,
+    mixture_epochs,
     stage_samples,
 )
-from scitune.train.freeze import apply_freezing, module_of, optimizer_for
+from scitune.train.freeze import apply_freezing, module_of, parameter_groups
 from scitune.train.lora import apply_lora
 from scitune.train.loss import supervised_loss
+from scitune.train.steps import PackedSteps, RowsCollator, step_plan
+
+
+class StageTrainer(Trainer):
+    """Trainer whose optimizer has one parameter group per trained module at its own learning rate,
+    with biases and norms exempt from weight decay (`train.freeze.parameter_groups`). The groups are
+    built in Trainer's `create_optimizer` hook, which runs after FSDP/DeepSpeed wrapped the model:
+    passing a ready optimizer is refused under FSDP ("Passing optimizers is not allowed")."""
+
+    def __init__(self, *args, stage: StageConfig, **kwargs):
+        self.stage = stage
+        super().__init__(*args, **kwargs)
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            target = self.model if model is None else model
+            optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, target)
+            self.optimizer = optimizer_cls(parameter_groups(target, self.stage), **kwargs)
+        return self.optimizer
 
 
 class PaddingCallback(TrainerCallback):
@@ -175,19 +200,26 @@ def run_stage(
         raise ValueError(f"stage {stage.name}: no usable sample in {', '.join(str(d.path) for d in data.values())}")
     meter = PaddingMeter()
     pad = processor.tokenizer.pad_token_id
+    plan = step_plan(stage, int(os.environ.get("WORLD_SIZE", "1")))
+    weights = list(stage.mixture.values())
     if stage.packing:
-        collator = PackedCollator(pad, meter, supervised_logits=True, token_types=encoder.token_types,
-                                  rope_positions=positions)
+        # One item per micro-batch: the samples of each optimizer step packed into rows (train/steps.py).
+        collator = RowsCollator(PackedCollator(pad, meter, supervised_logits=True, token_types=encoder.token_types,
+                                               rope_positions=positions))
+        order = epoch_order(dataset.lengths(), stage.epochs, stage.batch_size * plan.accumulation, recipe.seed,
+                            False, mixture_epochs(dataset.sizes(), weights, stage.epochs, recipe.seed))
+        train_data = PackedSteps(dataset, order, plan, stage.max_length)
+        per_device = 1
     else:
         collator = Collator(pad, meter, supervised_logits=True, token_types=encoder.token_types)
-    train_data = stage_samples(dataset, list(stage.mixture.values()), stage.epochs,
-                               stage.batch_size * stage.gradient_accumulation_steps, recipe.seed,
-                               stage.group_by_length, stage.max_length if stage.packing else None)
+        train_data = stage_samples(dataset, weights, stage.epochs, stage.batch_size * plan.accumulation,
+                                   recipe.seed, stage.group_by_length)
+        per_device = stage.batch_size
     use_gpu = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(out_dir / "trainer"),
-        per_device_train_batch_size=stage.batch_size,
-        gradient_accumulation_steps=stage.gradient_accumulation_steps,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=plan.accumulation,
         num_train_epochs=1,  # the stage's epochs are laid out in `order`
         learning_rate=stage.learning_rate,
         lr_scheduler_type=stage.lr_scheduler_type,
@@ -210,23 +242,23 @@ def run_stage(
         activation_checkpointing=stage.gradient_checkpointing,
         disable_tqdm=False,
     )
-    trainer = Trainer(
+    trainer = StageTrainer(
         model=model,
         args=args,
+        stage=stage,
         train_dataset=train_data,
         data_collator=collator,
-        optimizers=(optimizer_for(model, stage), None),
         compute_loss_func=supervised_loss,  # logits only where the loss needs them (see train/loss.py)
         callbacks=[PaddingCallback(meter), *_tensorboard(stage, out_dir / "logs")],
     )
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if last:
         check_resumable(last, model)
-        if not lora:
+        if not lora and any(Path(last).glob("*.safetensors")):  # FSDP's sharded checkpoints: Trainer loads them
             restore_weights(model, Path(last))
         logger.info("stage %s resumes from %s", stage.name, last)
     trainer.train(resume_from_checkpoint=last)
-    agreement = ranks_agree(model)
+    agreement = ranks_agree(trainer.accelerator.unwrap_model(trainer.model_wrapped))
     final = out_dir / "model"
     main = trainer.is_world_process_zero()
     distributed = trainer.args.world_size > 1
@@ -244,7 +276,7 @@ def run_stage(
         elif main:
             model.merge_and_unload().save_pretrained(final, safe_serialization=True)
     else:
-        trainer.save_model(str(final))  # gathers sharded (FSDP/ZeRO-3) weights; writes on the main process
+        save_full_model(trainer, final)
     if main:
         (final / "training_args.bin").unlink(missing_ok=True)
         save_processor(processor, final)
@@ -254,6 +286,8 @@ def run_stage(
         write_jsonl(out_dir / "rejected.jsonl", rejected)
         (out_dir / "training_summary.json").write_text(json.dumps({
             "world_size": trainer.args.world_size, "steps": trainer.state.global_step,
+            "distributed": _engine(trainer), "samples_per_step": plan.samples_per_step,
+            "gradient_accumulation_steps": plan.accumulation, "packing": stage.packing,
             "trained_parameters": trained, "ranks_agree": agreement, "samples": len(dataset),
             "rejected": len(rejected), "samples_per_set": dict(zip(stage.mixture, dataset.sizes()))}, indent=2))
     if distributed:
@@ -261,18 +295,62 @@ def run_stage(
     return final
 
 
+def _engine(trainer: Trainer) -> str:
+    """How the stage ran: fsdp1/fsdp2, deepspeed-zeroN, ddp or single."""
+    if trainer.is_fsdp_enabled:
+        return f"fsdp{getattr(trainer.accelerator.state.fsdp_plugin, 'fsdp_version', 1)}"
+    if trainer.is_deepspeed_enabled:
+        return f"deepspeed-zero{trainer.accelerator.state.deepspeed_plugin.zero_stage}"
+    return "ddp" if trainer.args.world_size > 1 else "single"
+
+
+def save_full_model(trainer: Trainer, folder: Path) -> None:
+    """The trained weights as one plain checkpoint in FOLDER, whatever holds them: FSDP shards and
+    ZeRO-3 partitions are gathered (on every rank, as the collective requires; to the CPU of rank 0)
+    and the main process writes them with `save_pretrained`. Trainer's own `save_model` writes no
+    full weights under FSDP's SHARDED_STATE_DICT, which is what intermediate checkpoints use."""
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+    if trainer.is_world_process_zero():
+        model = trainer.accelerator.unwrap_model(trainer.model_wrapped)
+        model.save_pretrained(folder, state_dict=state_dict, safe_serialization=True)
+
+
+def whole_weights_digest(model: torch.nn.Module) -> str | None:
+    """A sha256 of the trained weights as whole tensors: an FSDP2 shard (a DTensor) is gathered one
+    parameter at a time, a ZeRO-3 partition likewise; a collective, so every rank must call it. None
+    under FSDP1, whose flat shards cannot be gathered per parameter without the whole model."""
+    from torch.distributed.tensor import DTensor
+
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.named_parameters(), key=lambda item: item[0]):
+        if "_fsdp_wrapped_module" in name or "_flat_param" in name:
+            return None
+        if not parameter.requires_grad:
+            continue
+        digest.update(name.encode())
+        if hasattr(parameter, "ds_id"):  # DeepSpeed ZeRO-3 keeps a partition; gather this one parameter
+            import deepspeed
+
+            with deepspeed.zero.GatheredParameters([parameter]):
+                digest.update(parameter.detach().float().cpu().numpy().tobytes())
+            continue
+        whole = parameter.full_tensor() if isinstance(parameter, DTensor) else parameter
+        digest.update(whole.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def ranks_agree(model: torch.nn.Module) -> bool | None:
-    """In a distributed run, whether every process ends with the same trained weights (a checksum
-    of them, gathered from all ranks); None when training ran in one process."""
+    """In a distributed run, whether every process ends with the same trained weights, compared as
+    whole tensors (`whole_weights_digest`, gathered from all ranks); None when training ran in one
+    process, or under FSDP1."""
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return None
-    digest = hashlib.sha256()
-    for name, parameter in sorted(model.named_parameters()):
-        if parameter.requires_grad:
-            digest.update(name.encode())
-            digest.update(parameter.detach().float().cpu().numpy().tobytes())
+    mine = whole_weights_digest(model)
     everyone = [None] * dist.get_world_size()
-    dist.all_gather_object(everyone, digest.hexdigest())
+    dist.all_gather_object(everyone, mine)
+    if any(digest is None for digest in everyone):
+        logger.warning("whole weights not compared across ranks under FSDP1 (fsdp_version 2 compares them)")
+        return None
     return len(set(everyone)) == 1
