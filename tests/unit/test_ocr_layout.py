@@ -135,7 +135,7 @@ def test_unsure_words_take_the_lexicon_word_only_when_the_image_supports_it():
     near = piece("generaitions", (0, 0, 9, 9), probe=Probe({"generaitions": -4.4, "generations": -5.0}), confidence=0.46)
     far = piece("Topic1", (0, 0, 9, 9), probe=Probe({"Topic1": -0.2, "Topic": -8.9}), confidence=0.85)
     sure = piece("generaitions", (0, 0, 9, 9), probe=Probe({"generaitions": -0.1, "generations": -0.2}), confidence=0.97)
-    assert correct_near_misses([near, far, sure], lexicon) == 1
+    assert correct_near_misses([near, far, sure], [lexicon]) == 1
     assert (near.text, far.text, sure.text) == ("generations", "Topic1", "generaitions")
     assert 0.46 < near.confidence <= 0.9
 

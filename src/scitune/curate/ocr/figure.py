@@ -2,21 +2,23 @@
 
 Steps for one figure (each measured on real figures in benchmarks/ocr_accuracy.py):
 1. glyph scan (glyphs.py): the text height, and candidates for lone tick labels;
-2. the DB detector at the scale that makes the text about 18 px high (detect.py), long rotated
-   labels joined into one box;
+2. the DB detector at the scale that makes the text about 18 px high; columns of turned text
+   detected again turned upright; boxes of two stacked lines cut apart (detect.py);
 3. each box cut out, turned upright (tall boxes are tried turned both ways: axis labels read bottom
    to top unless the other way is clearly more likely), and recognised with character positions;
    words split at wide ink gaps (recognise.py);
 4. layout rules (layout.py): tick labels as numbers, decimal points put back from the axis's
-   scale, legend dashes removed, implausible glyph candidates dropped; reading order.
+   scale, legend samples, tick marks and frames removed, implausible glyph candidates dropped;
+5. near-misses corrected from the figure's own sure words and the lexicon given (lexicon.py);
+   reading order.
 Each word keeps its box, its turn (`angle`) and its confidence: the lowest probability of its
-characters, in percent.
+characters, in percent, raised where the axis scale or the lexicon confirms it.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +73,6 @@ class FigureOcr:
         return (f"v{VERSION}-h{c.detector.target_text_height:g}-s{c.space_ratio:g}-u{c.upright_preference:g}"
                 f"-g{int(c.glyph_candidates)}-l{int(c.layout_rules)}-x{int(c.lexicon)}-c{c.min_confidence:g}")
 
-    def describe(self) -> dict:
-        return {"engine": self.name, **asdict(self.config)}
-
     def read(self, path: Path, lexicon: Lexicon | None = None) -> list[Word]:
         """The words of an image file; LEXICON (e.g. `Lexicon.from_text(caption, paragraphs)`) adds
         words the figure is likely to hold to those it corrects near-misses with."""
@@ -91,6 +90,33 @@ class FigureOcr:
             return []
         scan = scan_glyphs(rgb)
         text_height = scan.text_height or 12.0
+        boxes = [(box, "detector") for box in self._detect(rgb, text_height)]
+        if self.config.glyph_candidates:
+            boxes += [(box, "glyphs") for box in _uncovered(scan.candidates, [b for b, _ in boxes], rgb.shape, text_height)]
+        pieces = self._recognise(rgb, boxes, text_height)
+        tolerance = 0.6 * text_height
+        if self.config.layout_rules:
+            layout.strip_marks(pieces)
+            layout.strip_frames(pieces)
+            numbers = layout.read_ticks_as_numbers(pieces, tolerance)
+            points = layout.repair_axis_points(pieces, tolerance)
+            pieces = layout.tidy(pieces, tolerance)
+            logger.debug("%d boxes (%d glyph candidates); %d ticks read as numbers, %d decimal points put back",
+                         len(boxes), sum(s == "glyphs" for _, s in boxes), numbers, points)
+        else:
+            pieces = [p for p in pieces if p.source == "detector" and any(ch.isalnum() for ch in p.text)]
+        if self.config.lexicon:
+            # The figure's own sure words ("generations" in a title) correct its unsure ones.
+            own = Lexicon(p.text for p in pieces if p.confidence >= 0.95 and p.text.isalpha() and len(p.text) >= 4)
+            if lexicon is not None:
+                pieces = split_glued(pieces, lexicon)
+            correct_near_misses(pieces, [own] if lexicon is None else [own, lexicon])
+        pieces = [p for p in pieces if p.confidence >= self.config.min_confidence]
+        return [Word(p.text, tuple(int(round(v)) for v in p.box), round(100 * p.confidence, 1), p.line, p.angle)
+                for p in layout.reading_order(pieces, text_height)]
+
+    def _detect(self, rgb: np.ndarray, text_height: float) -> list[Box]:
+        """Line boxes: the detector's, turned columns detected again upright, stacked lines cut apart."""
         scale = self.detector.scale_for(rgb.shape[:2], text_height)
         found = [box for box, _ in self.detector(rgb, scale)]
         tall = [b for b in found if _is_turned(b, text_height)]
@@ -99,33 +125,12 @@ class FigureOcr:
             # A tall box the turned strip did not find again is kept as it was.
             kept = [b for b in tall if _covered(b, lines) < 0.5]
             found = [b for b in found if not _is_turned(b, text_height)] + lines + kept
-        boxes = [(box, "detector") for box in split_stacked(rgb, join_vertical(found), text_height)]
-        if self.config.glyph_candidates:
-            boxes += [(box, "glyphs") for box in _uncovered(scan.candidates, [b for b, _ in boxes], rgb.shape, text_height)]
-        pieces = self._recognise(rgb, boxes, text_height)
-        tolerance = 0.6 * text_height
-        if self.config.layout_rules:
-            layout.strip_marks(pieces)
-            layout.strip_frames(pieces)
-            layout.read_ticks_as_numbers(pieces, tolerance)
-            layout.repair_axis_points(pieces, tolerance)
-            pieces = layout.tidy(pieces, tolerance)
-        else:
-            pieces = [p for p in pieces if p.source == "detector" and any(ch.isalnum() for ch in p.text)]
-        if self.config.lexicon:
-            # The figure's own sure words ("generations" in a title) correct its unsure ones.
-            own = Lexicon(p.text for p in pieces if p.confidence >= 0.95 and p.text.isalpha() and len(p.text) >= 4)
-            if lexicon is not None:
-                pieces = split_glued(pieces, lexicon)
-            correct_near_misses(pieces, own if lexicon is None else own.merged(lexicon))
-        pieces = [p for p in pieces if p.confidence >= self.config.min_confidence]
-        return [Word(p.text, tuple(int(round(v)) for v in p.box), round(100 * p.confidence, 1), p.line, p.angle)
-                for p in layout.reading_order(pieces, text_height)]
+        return split_stacked(rgb, join_vertical(found), text_height)
 
     def _recognise(self, rgb: np.ndarray, boxes: list[tuple[Box, str]], text_height: float) -> list[layout.Piece]:
+        """Each box read (tall ones turned both ways, the likelier kept) and cut into word pieces."""
         crops, owners = [], []
         for number, (box, _) in enumerate(boxes):
-            width, height = box[2] - box[0], box[3] - box[1]
             angles = (90, 270) if _is_turned(box, text_height) else (0,)
             for angle in angles:
                 crops.append(upright(rgb, box, angle))

@@ -34,9 +34,6 @@ class Lexicon:
         """The words of free text (a caption, a paper's paragraphs)."""
         return cls(w.strip(".-") for text in texts for w in _WORD.findall(text))
 
-    def merged(self, other: "Lexicon") -> "Lexicon":
-        return Lexicon([*self.words, *other.words], self.max_distance)
-
     def __len__(self) -> int:
         return len(self.words)
 
@@ -95,16 +92,17 @@ def ctc_log_likelihood(probabilities: np.ndarray, labels: list[int], blank: int 
     return float(np.logaddexp(alpha[-1], alpha[-2]))
 
 
-def correct_near_misses(pieces, lexicon: Lexicon, below: float = 0.9, margin: float = 3.0) -> int:
-    """Unsure words (confidence below BELOW) replaced by the lexicon candidate the recogniser finds
-    most likely, when it is within MARGIN nats of the reading itself. Returns the count changed."""
-    if not len(lexicon):
+def correct_near_misses(pieces, lexicons: list[Lexicon], below: float = 0.9, margin: float = 3.0) -> int:
+    """Unsure words (confidence below BELOW) replaced by the candidate of LEXICONS the recogniser
+    finds most likely, when it is within MARGIN nats of the reading itself. Returns the count changed."""
+    lexicons = [lexicon for lexicon in lexicons if len(lexicon)]
+    if not lexicons:
         return 0
     changed = 0
     for piece in pieces:
         if piece.confidence >= below or piece.probe is None or sum(ch.isalpha() for ch in piece.text) < 3:
             continue
-        candidates = lexicon.candidates(piece.text)
+        candidates = sorted({c for lexicon in lexicons for c in lexicon.candidates(piece.text)})
         if not candidates:
             continue
         scored = [(piece.probe.log_likelihood(c), c) for c in candidates]
