@@ -45,6 +45,24 @@ def curate_scienceqa(
                   f"({output_dir / 'rejected.jsonl'})")
 
 
+def _engine(name: str) -> str:
+    if name not in ("local", "ray"):
+        raise typer.BadParameter(f"--engine must be local or ray, not {name!r}")
+    if name == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError("--engine ray needs Ray: pip install 'scitune[ray]' (or 'ray[data]')")
+    return name
+
+
+Engine = Annotated[str, typer.Option(
+    help="local: this machine (papers: a process pool); ray: Ray Data, a local instance or the cluster at "
+         "--ray-address (pip install 'scitune[ray]').")]
+RayAddress = Annotated[str | None, typer.Option(
+    help="--engine ray: join this Ray cluster (e.g. auto, or ray://HEAD:10001); default: start a local instance.")]
+
+
 @curate_app.command("figures")
 @user_errors
 def curate_figures(
@@ -66,12 +84,17 @@ def curate_figures(
     seed: Annotated[int, typer.Option(help="Seed of the prompt templates.")] = 0,
     ocr_cache: Annotated[Path | None, typer.Option(help="OCR cache folder, shared between runs "
                                                         "(default: OUTPUT_DIR/ocr_cache).")] = None,
+    engine: Engine = "local",
+    ray_address: RayAddress = None,
+    workers: Annotated[int, typer.Option(help="--engine ray: OCR actors, CPU tasks and target builders per step "
+                                              "(0: every CPU of the instance or cluster).")] = 0,
 ) -> None:
     """Figure records from any corpus → CTOM instructions split by paper, with a quality report.
 
     Settings (components, tasks, OCR engine, image checks, token limit, split fractions…) are the
     fields of FigureCurationConfig: set them in --config YAML or with --set, e.g. --set components=CT
-    --set ocr=none.
+    --set ocr=none. With --engine ray the same steps run on Ray Data (pip install 'scitune[ray]'),
+    and the files are the same, line for line.
     """
     import yaml
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -87,8 +110,21 @@ def curate_figures(
     cfg = apply_overrides(FigureCurationConfig, data or {}, list(overrides or []))
     fmt = detect_format(source) if fmt == "auto" else fmt
     items, root = open_figures(fmt, source, image_root, work_dir=output_dir)
-    curation = FigureCuration(cfg, output_dir, root, AutoTokenizer.from_pretrained(resolve_lm_name(tokenizer)),
-                              seed=seed, ocr_cache=ocr_cache)
+    lm_tokenizer = AutoTokenizer.from_pretrained(resolve_lm_name(tokenizer))
+    if _engine(engine) == "ray":
+        from functools import partial
+
+        from scitune.curate.ray_engine import curate_on_ray
+        from scitune.sources.figures import read_figures
+
+        reader = partial(read_figures, fmt, source, image_dir=root if fmt == "arxivcap" else None)
+        tracked(f"curate figures ({fmt}) on Ray", None, lambda advance: curate_on_ray(
+            cfg, output_dir, root, lm_tokenizer, seed, reader, ray_address, workers, ocr_cache, on_item=advance),
+            "records/s")
+        console.print((output_dir / "quality.md").read_text())
+        console.print(f"→ {output_dir}")
+        return
+    curation = FigureCuration(cfg, output_dir, root, lm_tokenizer, seed=seed, ocr_cache=ocr_cache)
     with Progress(SpinnerColumn(), TextColumn("curate figures ({task.fields[fmt]})"),
                   TextColumn("{task.completed} records"), TimeElapsedColumn(), TextColumn("{task.fields[rate]}"),
                   console=console) as bar:
@@ -104,14 +140,16 @@ def curate_figures(
     console.print(f"→ {output_dir}")
 
 
-def _curate_papers(kind: str, sources: list[Path], output_dir: Path, workers: int, reader) -> None:
+def _curate_papers(kind: str, sources: list[Path], output_dir: Path, workers: int, reader, engine: str = "local",
+                   ray_address: str | None = None) -> None:
     from scitune.curate.papers import curate_papers, paper_sources
 
     papers = paper_sources(sources, kind)
     if not papers:
         raise ValueError(f"no {'PDF' if kind == 'pdf' else 'LaTeX'} paper found in the given paths")
-    summary = tracked(f"curate {kind}", len(papers),
-                      lambda advance: curate_papers(papers, output_dir, reader, workers, on_paper=advance), "papers/s")
+    summary = tracked(f"curate {kind}", len(papers), lambda advance: curate_papers(
+        papers, output_dir, reader, workers, on_paper=advance, engine=_engine(engine), ray_address=ray_address),
+        "papers/s")
     console.print(f"{summary['papers']} papers → {summary['figures']} figure records, {summary['rejected']} "
                   f"problems reported" + (f", {summary['pages']} pages at {summary['pages_per_second']} pages/s"
                                           if kind == "pdf" else "") + f" → {output_dir / 'figures.jsonl'}")
@@ -122,7 +160,7 @@ def _curate_papers(kind: str, sources: list[Path], output_dir: Path, workers: in
 
 
 Sources = Annotated[list[Path], typer.Argument(help="Papers: files, archives, or folders of them.", exists=True)]
-Workers = Annotated[int, typer.Option(help="Processes (0: one per core).")]
+Workers = Annotated[int, typer.Option(help="Processes, or Ray tasks at a time with --engine ray (0: one per core).")]
 
 
 @curate_app.command("latex")
@@ -141,6 +179,8 @@ def curate_latex(
     main: Annotated[str | None, typer.Option(help="The main .tex file, relative to the paper's folder (default: "
                                                   "guessed: the file with \\documentclass nearest the top).")]
     = None,
+    engine: Engine = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """LaTeX sources (a folder or an arXiv .tar.gz per paper) → FigureRecords: every numbered caption
     (several per float, \\captionof, sub-figures), included graphics (PDF rendered, EPS via
@@ -152,7 +192,7 @@ def curate_latex(
     if pdf is not None and len(sources) != 1:
         raise ValueError("--pdf names the PDF of one paper: give one source with it")
     reader = partial(latex_reader, dpi=dpi, compile=not no_compile, pdf=pdf, main=main)
-    _curate_papers("latex", sources, output_dir, workers, reader)
+    _curate_papers("latex", sources, output_dir, workers, reader, engine, ray_address)
 
 
 @curate_app.command("pdf")
@@ -164,6 +204,8 @@ def curate_pdf(
     dpi: Annotated[int, typer.Option(help="Resolution of the cropped figure images.")] = 150,
     ocr: Annotated[str, typer.Option(help="OCR engine for scanned pages and raster figures: none, tesseract or "
                                           "rapidocr.")] = "none",
+    engine: Engine = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """PDFs → FigureRecords: whole captions (Figure/Fig./Table/Algorithm), the region each belongs to
     cropped to PNG, the text inside it from the PDF's character layer, the body sentences that name it."""
@@ -172,7 +214,7 @@ def curate_pdf(
     from scitune.sources.pdf import read_pdf_paper
 
     reader = partial(read_pdf_paper, dpi=dpi, ocr=None if ocr == "none" else ocr)
-    _curate_papers("pdf", sources, output_dir, workers, reader)
+    _curate_papers("pdf", sources, output_dir, workers, reader, engine, ray_address)
 
 
 @app.command()

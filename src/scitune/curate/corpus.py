@@ -60,7 +60,9 @@ class SeenIndex:
     def __init__(self, path: Path):
         path.unlink(missing_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path)
+        # One caller at a time, but not always from the thread that opened it (Ray runs an actor's
+        # batches on a worker thread).
+        self.db = sqlite3.connect(path, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, owner TEXT) WITHOUT ROWID")
@@ -174,15 +176,24 @@ class Stats:
             getattr(self, name).update({int(k) if name == "lengths" else k: v for k, v in counts[name].items()})
 
     def to_json(self) -> dict:
+        """The report's counts, in an order that depends on the counts only (not on which record
+        came first, nor on how the corpus was cut into parts)."""
         rejected = sum(self.rejected.values())
+
+        def by_name(counter: Counter) -> dict:
+            return dict(sorted(counter.items()))
+
+        def most_first(counter: Counter) -> dict:
+            return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
         return {
             "records_in": self.records_in, "records_kept": sum(self.kept.values()), "records_rejected": rejected,
             "adds_up": self.records_in == sum(self.kept.values()) + rejected,
-            "kept_per_split": dict(self.kept), "instructions_per_split": dict(self.instructions),
-            "rejected_by_kind": dict(self.rejected.most_common()), "figure_types": dict(self.types.most_common()),
-            "instructions_per_task": dict(self.tasks), "target_tokens_histogram_sample_1_in_8": {
+            "kept_per_split": by_name(self.kept), "instructions_per_split": by_name(self.instructions),
+            "rejected_by_kind": most_first(self.rejected), "figure_types": most_first(self.types),
+            "instructions_per_task": by_name(self.tasks), "target_tokens_histogram_sample_1_in_8": {
                 f"<={edge}": self.lengths[edge] for edge in sorted(self.lengths)},
-            "targets_truncated": self.truncated, "ocr": dict(self.ocr),
+            "targets_truncated": self.truncated, "ocr": by_name(self.ocr),
         }
 
 

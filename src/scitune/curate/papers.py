@@ -1,7 +1,9 @@
 """Batches of papers (LaTeX sources or PDFs) → one FigureRecord JSONL, one process per paper.
 
 A paper that fails is reported in rejected.jsonl with its reason and the batch goes on; records
-keep the order of the papers given, whatever the order in which processes finish. summary.json
+keep the order of the papers given, whatever the order in which processes finish. The papers are
+read by a local process pool, or on Ray (`engine="ray"`: a local instance or a cluster, one task
+per paper; OUT_DIR must then be a folder every node writes to, since readers write images there). summary.json
 holds one quality line per paper: figures found, records, captions, records with citing sentences,
 rejections counted by kind.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -48,9 +50,43 @@ def _one(args) -> tuple[list[dict], list[dict], int, float]:
             time.perf_counter() - started)
 
 
+def _one_row(row: dict, reader: Callable, out_dir: str) -> dict:
+    """`_one` as a Ray Data row: the paper's results as JSON text (rows need a fixed schema)."""
+    found, refused, pages, seconds = _one((reader, row["source"], Path(out_dir)))
+    return {"found": json.dumps(found), "refused": json.dumps(refused), "pages": pages, "seconds": seconds}
+
+
+def _on_ray(sources: list[Path], out_dir: Path, reader: Callable, workers: int, address: str | None) -> Iterator:
+    """`_one` for every paper as Ray tasks (one CPU each), results in the order of SOURCES."""
+    import ray
+    import ray.data
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            ray.init(num_cpus=workers or None, include_dashboard=False, **quiet)
+    try:
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        papers = ray.data.from_items([{"source": str(source)} for source in sources], override_num_blocks=len(sources))
+        rows = papers.map(_one_row, fn_kwargs={"reader": reader, "out_dir": str(out_dir)}, num_cpus=1,
+                          compute=ray.data.TaskPoolStrategy(size=workers or None))
+        for row in rows.iter_rows():
+            yield json.loads(row["found"]), json.loads(row["refused"]), row["pages"], row["seconds"]
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def curate_papers(sources: list[Path], out_dir: Path, reader: Callable, workers: int = 0,
-                  on_paper: Callable[[int], None] | None = None) -> dict:
-    """Run READER(source, out_dir) → (records, rejections, pages) on every paper, in parallel."""
+                  on_paper: Callable[[int], None] | None = None, engine: str = "local",
+                  ray_address: str | None = None) -> dict:
+    """Run READER(source, out_dir) → (records, rejections, pages) on every paper, in parallel: a
+    process pool of WORKERS (0: one per core), or Ray tasks (ENGINE 'ray'; RAY_ADDRESS: a cluster)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(reader, source, out_dir) for source in sources]
@@ -58,11 +94,13 @@ def curate_papers(sources: list[Path], out_dir: Path, reader: Callable, workers:
     records, rejected, pages = 0, 0, 0
     reasons: dict[str, int] = {}
     quality: list[dict] = []
-    parallel = workers != 1 and len(jobs) > 1
+    parallel = engine == "local" and workers != 1 and len(jobs) > 1
     with (out_dir / "figures.jsonl").open("w", encoding="utf-8") as figures, \
             (out_dir / "rejected.jsonl").open("w", encoding="utf-8") as rejects, \
             (ProcessPoolExecutor(max_workers=workers or None) if parallel else nullcontext()) as pool:
-        for source, (found, refused, page_count, _) in zip(sources, (pool.map if parallel else map)(_one, jobs)):
+        results = (_on_ray(sources, out_dir, reader, workers, ray_address) if engine == "ray"
+                   else (pool.map if parallel else map)(_one, jobs))
+        for source, (found, refused, page_count, _) in zip(sources, results):
             by_kind: dict[str, int] = {}
             for rejection in refused:
                 by_kind[rejection["kind"]] = by_kind.get(rejection["kind"], 0) + 1
