@@ -166,6 +166,12 @@ class QuestionCurationConfig(_Config):
     """Split for choosing between runs (e.g. val or minival); never used for the reported test score."""
     test_split: str = "test"
     """Split evaluated (minitest for quick looks)."""
+    missing_images: Literal["reject", "text_only"] = "reject"
+    """An image question whose image file is not under the image root (an incomplete copy of the
+    release): 'reject' quarantines it (kind missing_image, in rejected.jsonl, counted per split in the
+    manifest); 'text_only' keeps it in the TRAINING split as a text-only question (no `<image>`, no
+    path; counted, and named in each instruction's source). Held-out splits always reject: a question
+    asked without its image is not the benchmark's question. A path outside the root is always rejected."""
 
     @field_validator("format")
     @classmethod
