@@ -243,6 +243,11 @@ class VisionConfig(_Config):
 
 
 class ModelConfig(_Config):
+    pretrained: str | None = None
+    """A released vision-language model to continue instead of assembling one: a hub id or a folder
+    (e.g. Qwen/Qwen2.5-VL-3B-Instruct, HuggingFaceTB/SmolVLM-Instruct, llava-hf/llava-1.5-7b-hf), of
+    a family SciTune maps onto its three trainable parts (src/scitune/model/families.py). It keeps
+    its own processor and chat template; the assembly fields below must then stay unset."""
     preset: str | None = None
     """A named pairing (src/scitune/model/presets.py): scitune-llama2-13b, scitune-llama2-7b,
     llava-1.5-7b, small-modern. It fills language_model, vision.pretrained and the feature layer and
@@ -278,6 +283,15 @@ class ModelConfig(_Config):
         merged.update({k: v for k, v in data.items() if k != "vision"})
         merged["vision"] = {"pretrained": preset.vision, **(data.get("vision") or {})}
         return merged
+
+    @model_validator(mode="after")
+    def _pretrained_alone(self) -> ModelConfig:
+        if self.pretrained:
+            assembly = sorted(self.model_fields_set - {"pretrained"})
+            if assembly:
+                raise ValueError(f"model.pretrained loads a released model whole; {', '.join(assembly)} would be "
+                                 "ignored: remove them")
+        return self
 
 
 class LoraConfig(_Config):
