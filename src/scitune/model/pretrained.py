@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
-from scitune.model.families import Family, family
+from scitune.model.families import FAMILIES, Family, family
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,27 @@ def image_only_processor(processor_class: type) -> type:
         processor_class.__init__(self, image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
                                  chat_template=chat_template, **kwargs)
 
-    return type(processor_class.__name__, (processor_class,), {"__init__": __init__, "__module__": __name__,
-                                                               "image_only": True})
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        saved = processor_class.save_pretrained(self, save_directory, *args, **kwargs)
+        _keep_video_settings(self, Path(save_directory))
+        return saved
+
+    return type(processor_class.__name__, (processor_class,), {
+        "__init__": __init__, "save_pretrained": save_pretrained, "__module__": __name__, "image_only": True})
+
+
+def _keep_video_settings(processor, folder: Path) -> None:
+    """Write the video processor's settings a processor built for images alone does not hold (those it
+    was loaded with, else its image settings, which the family's video processor shares), so that
+    plain transformers with torchvision loads the folder as the family's full processor."""
+    path = folder / "processor_config.json"
+    settings = json.loads(path.read_text()) if path.is_file() else {}
+    video = getattr(processor, "video_settings", None)
+    if video is None:
+        video = {k: v for k, v in settings.get("image_processor", {}).items() if k != "image_processor_type"}
+        video["video_processor_type"] = type(processor).__name__.replace("Processor", "VideoProcessor")
+    settings["video_processor"] = video
+    path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
 def _has_torchvision() -> bool:
@@ -81,9 +100,18 @@ def _init_parameters(cls: type) -> list[str]:
     return names
 
 
-def load_model(source: str | Path, quantize_4bit: bool = False, dtype: torch.dtype = torch.float32):
+def supported_checkpoint(folder: Path) -> bool:
+    """Whether FOLDER holds a model of a supported family other than Llava (which `build` loads itself)."""
+    config_file = Path(folder) / "config.json"
+    if not config_file.is_file():
+        return False
+    return json.loads(config_file.read_text()).get("model_type") in set(FAMILIES) - {"llava"}
+
+
+def load_model(source: str | Path, quantize_4bit: bool = False, **load_kwargs):
     """(model, processor) of a checkpoint of any supported family (`families.FAMILIES`), from a folder
-    or a hub id; an unknown family is refused with how to add it.
+    or a hub id; an unknown family is refused with how to add it. LOAD_KWARGS go to `from_pretrained`
+    (default: fp32 on the CPU, for training; `build.load_for_inference` places it for generation).
 
     QUANTIZE_4BIT loads the language model in NF4 (QLoRA's frozen base; CUDA + bitsandbytes)."""
     if isinstance(source, Path) or Path(str(source)).expanduser().exists():
@@ -92,7 +120,7 @@ def load_model(source: str | Path, quantize_4bit: bool = False, dtype: torch.dty
             raise ValueError(f"{source} is not a model checkpoint: it has no config.json")
     config = AutoConfig.from_pretrained(source)
     fam = family(config.model_type)
-    kwargs = {}
+    kwargs = {"dtype": torch.float32, **load_kwargs}
     if quantize_4bit:
         from transformers import BitsAndBytesConfig
 
@@ -100,7 +128,7 @@ def load_model(source: str | Path, quantize_4bit: bool = False, dtype: torch.dty
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
             llm_int8_skip_modules=keep)
-    model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **kwargs)
+    model = AutoModelForImageTextToText.from_pretrained(source, **kwargs)
     processor = load_processor(source, fam, config)
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
@@ -109,27 +137,9 @@ def load_model(source: str | Path, quantize_4bit: bool = False, dtype: torch.dty
     return model, processor
 
 
-def save_processor(processor, folder: Path) -> None:
-    """Save PROCESSOR so that plain transformers loads it: a processor built for images alone keeps
-    its family's class name, and its video settings (the image ones where it never had any, as
-    transformers itself falls back to them)."""
-    folder = Path(folder)
-    processor.save_pretrained(folder)
-    if not getattr(processor, "image_only", False):
-        return
-    path = folder / "processor_config.json"
-    settings = json.loads(path.read_text()) if path.is_file() else {}
-    video = getattr(processor, "video_settings", None)
-    if video is None:
-        video = {k: v for k, v in settings.get("image_processor", {}).items() if k != "image_processor_type"}
-        video["video_processor_type"] = type(processor).__name__.replace("Processor", "VideoProcessor")
-    settings["video_processor"] = video
-    path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
-
-
 def save_model(model, processor, folder: Path) -> Path:
     """A plain transformers checkpoint folder: weights (safetensors), config and processor."""
     folder = Path(folder)
     model.save_pretrained(folder)
-    save_processor(processor, folder)
+    processor.save_pretrained(folder)  # a processor built for images alone keeps its video settings
     return folder

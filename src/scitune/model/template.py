@@ -18,6 +18,7 @@ processor's own; the image's pixels are processed only when the sample is used.
 from __future__ import annotations
 
 import logging
+import weakref
 from functools import lru_cache
 
 from PIL import Image
@@ -270,3 +271,58 @@ def encoder_for(processor, system_prompt: str = "") -> TemplateEncoder | ChatFor
     assembled = type(processor).__name__ == "LlavaProcessor" and (
         template_name(processor) in TEMPLATES or not _takes_content_lists(processor))
     return ChatFormatEncoder(processor, system_prompt) if assembled else TemplateEncoder(processor, system_prompt)
+
+
+_ENCODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cached_encoder(processor) -> TemplateEncoder | ChatFormatEncoder:
+    """`encoder_for(processor)` made once per processor (its probes run image processing)."""
+    if processor not in _ENCODERS:
+        _ENCODERS[processor] = encoder_for(processor)
+    return _ENCODERS[processor]
+
+
+def released_stop_ids(processor) -> list[int] | None:
+    """The token ids that end an answer of a released model (its template's end of turn, its EOS);
+    None for SciTune's own Llava checkpoints, whose chat format says (`generate.stop_rule`)."""
+    encoder = cached_encoder(processor)
+    return encoder.stop_ids if isinstance(encoder, TemplateEncoder) else None
+
+
+def generation_inputs(processor, images: list[Image.Image], input_ids) -> dict:
+    """What a family's generate() reads besides the ids and mask: the images' inputs in token order
+    and, for families that need it, the per-token type of the left-padded INPUT_IDS."""
+    from scitune.model.batching import batch_images
+
+    inputs = batch_images(images, processor) if images else {}
+    types = cached_encoder(processor).token_types
+    if types is not None:
+        inputs.update(types.of(input_ids))
+    return inputs
+
+
+def suppressed_ids(model, processor) -> list[int]:
+    """Input-only image tokens (the model's, and the processor's marker, e.g. Gemma 3's start of image):
+    a generated one would be read back as an image slot."""
+    ids = [getattr(model.config, "image_token_id", None),
+           processor.tokenizer.convert_tokens_to_ids(getattr(processor, "image_token", None) or IMAGE_PLACEHOLDER)]
+    return list(dict.fromkeys(i for i in ids if isinstance(i, int)))
+
+
+def prompt_ids(encoder, instruction: Instruction, image_root) -> list[int]:
+    """INSTRUCTION's generation prompt. For a dynamic-resolution family the image's token count
+    depends on its size, read from the file's header; an image that cannot be read gets a stand-in
+    size (its item fails when the image is loaded, with the reason)."""
+    size = None
+    if instruction.image and getattr(encoder, "dynamic", False):
+        from scitune.sources.images import check_image, resolve_image
+
+        try:
+            path = resolve_image(image_root, instruction.image, instruction.id)
+            check_image(path, instruction.id, "header")
+            with Image.open(path) as image:
+                size = image.size
+        except (ValueError, OSError):
+            size = _PROBES[0]
+    return encoder.encode_prompt(instruction, size) if size else encoder.encode_prompt(instruction)

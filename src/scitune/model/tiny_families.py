@@ -194,12 +194,16 @@ def _gemma3():
     processor = Gemma3Processor(image_processor=images, tokenizer=tokenizer, image_seq_length=4,
                                 chat_template=GEMMA3_TEMPLATE)
     text = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=16,
+                            num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=32,
+                            layer_types=["sliding_attention", "full_attention"],  # one of each kind, as 5:1 in Gemma 3
                             max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     vision = SiglipVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
                                 num_hidden_layers=2, num_attention_heads=2)
-    config = Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4,
+    # Untied output layer: a random model with Gemma's scaled, tied embeddings repeats its last input
+    # token whatever it is asked, which would hide batching mix-ups.
+    text.tie_word_embeddings = False
+    config = Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4, tie_word_embeddings=False,
                           image_token_index=tokenizer.image_token_id, boi_token_index=tokenizer.boi_token_id,
                           eoi_token_index=tokenizer.convert_tokens_to_ids("<end_of_image>"))
     return Gemma3ForConditionalGeneration(config), processor

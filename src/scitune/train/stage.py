@@ -33,7 +33,6 @@ from scitune.curate.manifest import CuratedSet, sha256_of
 from scitune.model.batching import rope_positions
 from scitune.model.encode import Encoder
 from scitune.model.families import family_of
-from scitune.model.pretrained import save_processor
 from scitune.model.template import encoder_for
 from scitune.sources.instructions import read_instructions
 from scitune.train.data import (
@@ -279,7 +278,7 @@ def run_stage(
         save_full_model(trainer, final)
     if main:
         (final / "training_args.bin").unlink(missing_ok=True)
-        save_processor(processor, final)
+        processor.save_pretrained(final)
         save_recipe(recipe, final / "recipe.yaml")
         (final / "data_manifest.json").write_text(json.dumps(file_manifest([d.path for d in data.values()]), indent=2))
         (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
