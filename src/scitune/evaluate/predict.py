@@ -23,9 +23,8 @@ from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from scitune.contracts import Instruction, Prediction
 from scitune.evaluate.shards import current_ranks, fold_shards, read_ids, shard_path
-from scitune.model.chat import chat_format
-from scitune.model.encode import Encoder
 from scitune.model.generate import generate_ids
+from scitune.model.template import encoder_for, prompt_ids
 from scitune.sources.images import load_image
 
 
@@ -73,13 +72,13 @@ def predict(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     ranks = current_ranks()
-    encoder = Encoder(processor, chat_format(processor.tokenizer), system_prompt)
+    encoder = encoder_for(processor, system_prompt)  # any family: see model/template.py
     tokenizer = processor.tokenizer
     model.eval()
     position: dict[str, tuple[int, int]] = {}  # id → (prompt tokens, index): the order of one process
 
     def pending(skip: set[str]) -> list[tuple[Instruction, list[int]]]:
-        found = [(index, ins, encoder.encode_prompt(ins)) for index, ins in enumerate(instructions)
+        found = [(index, ins, prompt_ids(encoder, ins, image_root)) for index, ins in enumerate(instructions)
                  if ins.id not in skip]
         position.update((ins.id, (len(ids), index)) for index, ins, ids in found)
         return [(ins, ids) for _, ins, ids in found]

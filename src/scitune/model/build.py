@@ -32,6 +32,7 @@ from scitune.contracts import IMAGE_PLACEHOLDER
 from scitune.model.chat import chat_template_for, resolve_template
 from scitune.model.device import Hardware, Placement, choose_placement, parameter_count
 from scitune.model.embedded import EMBEDDED_NAME, embedded_lm_folder
+from scitune.model.pretrained import load_model, supported_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,14 @@ def build_processor(
     )
 
 
+def build_model(cfg: ModelConfig, seed: int = 0):
+    """The base model of a run: the released model `cfg.pretrained` names (any supported family, with
+    its own processor), else a Llava assembled from an LM and a vision tower (`build_llava`)."""
+    if cfg.pretrained:
+        return load_model(resolve_lm_name(cfg.pretrained))
+    return build_llava(cfg, seed)
+
+
 def build_llava(cfg: ModelConfig, seed: int = 0) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
     """Assemble a fresh Llava model: pretrained (or tiny) LM + vision tower + random projector.
 
@@ -190,7 +199,13 @@ def _check_llava(folder: Path) -> None:
         raise ValueError(f"{folder} is not a model checkpoint: it has no config.json")
     config = AutoConfig.from_pretrained(folder)
     if config.model_type != "llava":
-        raise ValueError(f"{folder} holds a '{config.model_type}' model, not a Llava model")
+        from scitune.model.families import UnknownFamily, family
+
+        try:
+            family(config.model_type)
+        except UnknownFamily as error:
+            raise ValueError(f"{folder} holds a '{config.model_type}' model, not a Llava model nor one of another "
+                             f"supported family: {error}") from None
 
 
 def load_processor(folder: Path) -> LlavaProcessor:
@@ -209,6 +224,8 @@ def load_llava(folder: Path, quantize_4bit: bool = False) -> tuple[LlavaForCondi
     QUANTIZE_4BIT loads the language model in NF4 (QLoRA's frozen base; CUDA + bitsandbytes).
     """
     folder = Path(folder)
+    if supported_checkpoint(folder):  # a released model of another family (model/families.py)
+        return load_model(folder, quantize_4bit)
     _check_llava(folder)
     kwargs = {}
     if quantize_4bit:
@@ -228,8 +245,13 @@ def load_for_inference(folder: Path, device: str = "auto", dtype: str = "auto", 
     the CPU computes it natively); DEVICE and DTYPE override it; a model larger than one GPU is
     spread with device_map='auto'. The choice is logged and kept as `model.placement`."""
     folder = Path(folder)
-    _check_llava(folder)
     placement: Placement = choose_placement(parameter_count(folder), device, dtype, hardware)
+    if supported_checkpoint(folder):  # a released model of another family (model/families.py)
+        model, processor = load_model(folder, **placement.load_kwargs())
+        model.eval()
+        model.placement = placement
+        return model, processor
+    _check_llava(folder)
     model = LlavaForConditionalGeneration.from_pretrained(folder, **placement.load_kwargs())
     model.eval()
     model.placement = placement

@@ -10,6 +10,7 @@ from PIL import Image
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from scitune.model.chat import chat_format
+from scitune.model.template import generation_inputs, released_stop_ids, suppressed_ids
 
 ANSWER_PROMPTER = "\n###\nANSWER:"
 """The LLaVA/SciTune ScienceQA answer prompter of two-pass answering."""
@@ -33,6 +34,9 @@ def stop_rule(processor: LlavaProcessor, model: LlavaForConditionalGeneration | 
     if model is not None:
         configured = model.generation_config.eos_token_id
         ids += configured if isinstance(configured, list) else [configured]
+    released = released_stop_ids(processor)  # a released model of any family: its own template's end of turn
+    if released is not None:
+        return StopRule(tuple(dict.fromkeys(i for i in [*released, *ids] if i is not None)))
     chat = chat_format(processor)
     end = tokenizer(chat.assistant_suffix.strip(), add_special_tokens=False)["input_ids"][:1]
     if end and end[0] in tokenizer.all_special_ids:
@@ -96,9 +100,9 @@ def generate_ids(
     device = model.device
     inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
     images = [image for _, image in rows if image is not None]
-    if images:
-        pixels = [processor.image_processor(image, return_tensors="pt")["pixel_values"][0] for image in images]
-        inputs["pixel_values"] = torch.stack(pixels).to(device, model.dtype)
+    # The images' inputs in the family's layout (and its per-token types): see model/batching.py.
+    for key, value in generation_inputs(processor, images, input_ids).items():
+        inputs[key] = value.to(device, model.dtype) if value.is_floating_point() else value.to(device)
     decoding = {"do_sample": False}
     if sampling:
         decoding = {"do_sample": True, "temperature": sampling.get("temperature", 1.0),
@@ -108,7 +112,7 @@ def generate_ids(
     # The image placeholder is input-only: a generated one would be read back as an image slot.
     output = model.generate(
         **inputs, max_new_tokens=max_new_tokens, eos_token_id=list(rule.token_ids), pad_token_id=pad,
-        suppress_tokens=[model.config.image_token_id], streamer=streamer, **decoding,
+        suppress_tokens=suppressed_ids(model, processor), streamer=streamer, **decoding,
     )
     new = output[:, longest:].tolist()
     return [_cut(row, rule, processor.tokenizer) for row in new]
