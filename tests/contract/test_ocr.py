@@ -129,6 +129,21 @@ def test_figure_engine_reads_a_vector_figure_rendered_from_a_real_paper(figure_e
 
 @needs_tesseract
 @pytest.mark.shared_data
+def test_tesseract_confirms_what_the_figure_engine_was_unsure_of(figure_engine, shared_data_dir):
+    folder = shared_data_dir / "scicap_figures"
+    truth = {k: v for k, v in json.loads((folder / "ocr_truth.json").read_text()).items() if not k.startswith("_")}
+    both = make_engine("figure+tesseract")
+    alone, agreed = WordScore(0, 0, 0), WordScore(0, 0, 0)
+    for name, printed in truth.items():
+        words = both.read(folder / name)
+        assert [w.text for w in words] == [w.text for w in figure_engine.read(folder / name)], "same words, surer"
+        alone += score_words(printed, lines(figure_engine.read(folder / name), figure_engine.target_confidence))
+        agreed += score_words(printed, lines(words, both.target_confidence))
+    assert agreed.recall > alone.recall and agreed.junk <= 0.05
+
+
+@needs_tesseract
+@pytest.mark.shared_data
 def test_tesseract_reads_a_real_arxiv_figure(shared_data_dir):
     words = make_engine("tesseract").read(shared_data_dir / "scicap_figures" / "1003.2724v1-Figure12-1.png")
     assert "generations" in " ".join(lines(words)).lower()

@@ -11,9 +11,10 @@ from scitune.curate.ocr.words import Engine, Word, lines
 from scitune.sources.images import file_digest
 
 DEFAULT_ENGINE = "figure"
-ENGINE_NAMES = ("figure", "rapidocr", "tesseract")
+ENGINE_NAMES = ("figure", "rapidocr", "tesseract", "figure+tesseract")
 """figure: RapidOCR's models read as figures are laid out (default, pip); rapidocr: RapidOCR's own
-pipeline as it comes; tesseract: the Debian `tesseract` command (optional)."""
+pipeline as it comes; tesseract: the Debian `tesseract` command (optional); figure+tesseract: the
+figure engine's unsure words confirmed where Tesseract reads the same (optional, slower)."""
 
 
 def make_engine(name: str) -> Engine | None:
@@ -34,6 +35,10 @@ def make_engine(name: str) -> Engine | None:
         from scitune.curate.ocr.tesseract import Tesseract
 
         return Tesseract()
+    if name == "figure+tesseract":
+        from scitune.curate.ocr.agreement import FigureWithTesseract
+
+        return FigureWithTesseract()
     raise ValueError(f"unknown OCR engine {name!r}: choose {', '.join(ENGINE_NAMES)} or none")
 
 
