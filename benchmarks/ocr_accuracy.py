@@ -73,7 +73,8 @@ def pdf_set(papers: Path, work: Path, min_words: int = 8, max_words: int = 150) 
                     continue
                 width = 400 + int(hashlib.sha1(pdf.name.encode()).hexdigest(), 16) % 501
                 scale = width / float(page.width)
-        except Exception:  # noqa: BLE001 - a damaged PDF is not a figure for this benchmark
+        except Exception as error:  # noqa: BLE001 - a damaged PDF is not a figure for this benchmark
+            print(f"pdf: skipped {pdf.name}: {type(error).__name__}: {error}", file=sys.stderr)
             continue
         name = str(pdf.relative_to(papers)).replace("/src/", "/")
         image = work / (hashlib.sha1(name.encode()).hexdigest()[:12] + ".png")

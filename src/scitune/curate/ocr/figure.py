@@ -112,7 +112,7 @@ class FigureOcr:
                 pieces = split_glued(pieces, lexicon)
             correct_near_misses(pieces, [own] if lexicon is None else [own, lexicon])
         pieces = [p for p in pieces if p.confidence >= self.config.min_confidence]
-        return [Word(p.text, tuple(int(round(v)) for v in p.box), round(100 * p.confidence, 1), p.line, p.angle)
+        return [Word(p.text, tuple(round(v) for v in p.box), round(100 * p.confidence, 1), p.line, p.angle)
                 for p in layout.reading_order(pieces, text_height)]
 
     def _detect(self, rgb: np.ndarray, text_height: float) -> list[Box]:
@@ -179,9 +179,9 @@ def _uncovered(candidates: list[Box], boxes: list[Box], shape, text_height: floa
     for x0, y0, x1, y1 in sized:
         # Centres within 0.6 text heights share a row; right edges within one (the detector's
         # boxes stand a few pixels beyond their glyphs) a column.
-        in_row = lambda b: abs((b[1] + b[3]) - (y0 + y1)) < 1.2 * text_height  # noqa: E731
-        in_column = lambda b: abs(b[2] - x1) < text_height  # noqa: E731
-        if not any(sum(map(test, lines)) >= 1 and sum(map(test, lines + sized)) >= 3 for test in (in_row, in_column)):
+        rows = [abs((b[1] + b[3]) - (y0 + y1)) < 1.2 * text_height for b in lines + sized]
+        columns = [abs(b[2] - x1) < text_height for b in lines + sized]
+        if not any(sum(near[:len(lines)]) >= 1 and sum(near) >= 3 for near in (rows, columns)):
             continue
         pad = 0.3 * (y1 - y0)
         box = (max(0.0, x0 - pad), max(0.0, y0 - pad), min(float(width), x1 + pad), min(float(height), y1 + pad))

@@ -30,7 +30,7 @@ class Lexicon:
                 self._index.setdefault(variant, set()).add(word)
 
     @classmethod
-    def from_text(cls, *texts: str) -> "Lexicon":
+    def from_text(cls, *texts: str) -> Lexicon:
         """The words of free text (a caption, a paper's paragraphs)."""
         return cls(w.strip(".-") for text in texts for w in _WORD.findall(text))
 
@@ -127,7 +127,7 @@ def split_glued(pieces, lexicon: Lexicon, below: float = 0.9, max_prefix: int = 
     for piece in pieces:
         parts = None
         if piece.confidence < below and not piece.angle and piece.text.lower() not in known:
-            for start in range(0, max_prefix + 1):
+            for start in range(max_prefix + 1):
                 parts = _segment(piece.text[start:], known)
                 if parts:
                     break
@@ -152,7 +152,7 @@ def _segment(text: str, known: dict[str, str]) -> list[str] | None:
     best: list[list[str] | None] = [None] * (len(lower) + 1)
     best[0] = []
     for end in range(3, len(lower) + 1):
-        for start in range(0, end - 2):
+        for start in range(end - 2):
             if best[start] is not None and lower[start:end] in known:
                 candidate = best[start] + [text[start:end]]
                 if best[end] is None or len(candidate) < len(best[end]):

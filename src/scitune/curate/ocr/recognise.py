@@ -46,7 +46,7 @@ class Span:
 def upright(rgb: np.ndarray, box: tuple[float, float, float, float], angle: int) -> np.ndarray:
     """The box's pixels turned so the text reads left to right (ANGLE 90: it read bottom to top)."""
     x0, y0 = int(box[0]), int(box[1])
-    x1, y1 = int(math.ceil(box[2])), int(math.ceil(box[3]))
+    x1, y1 = math.ceil(box[2]), math.ceil(box[3])
     crop = rgb[y0:y1, x0:x1]
     if angle == 90:
         crop = np.rot90(crop, -1)  # clockwise
@@ -82,11 +82,11 @@ class TextRecogniser:
         results: list[LineImage | None] = [None] * len(crops)
         ratios = [c.shape[1] / max(1, c.shape[0]) for c in crops]
         for members in self.batches(ratios):
-            padded = max(16, int(math.ceil(HEIGHT * max(ratios[i] for i in members) / STEP)) * STEP)
+            padded = max(16, math.ceil(HEIGHT * max(ratios[i] for i in members) / STEP) * STEP)
             batch = np.zeros((len(members), 3, HEIGHT, padded), np.float32)
             lines = []
             for row, index in enumerate(members):
-                width = max(1, min(padded, int(math.ceil(HEIGHT * ratios[index]))))
+                width = max(1, min(padded, math.ceil(HEIGHT * ratios[index])))
                 resized = cv2.resize(crops[index], (width, HEIGHT), interpolation=cv2.INTER_CUBIC)
                 batch[row, :, :, :width] = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
                 lines.append((index, width, *_ink(resized)))

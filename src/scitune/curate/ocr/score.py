@@ -37,7 +37,7 @@ class WordScore:
     def junk(self) -> float:
         return (self.read - self.matched) / self.read if self.read else 0.0
 
-    def __add__(self, other: "WordScore") -> "WordScore":
+    def __add__(self, other: WordScore) -> WordScore:
         return WordScore(self.matched + other.matched, self.printed + other.printed, self.read + other.read)
 
 

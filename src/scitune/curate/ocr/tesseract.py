@@ -54,7 +54,7 @@ class Tesseract:
 
     def _read(self, path: Path, scale: int, name: str) -> list[Word]:
         result = subprocess.run([self.binary, str(path), "stdout", "-l", self.language, "--psm", str(self.psm), "tsv"],
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=120, check=False)
         if result.returncode:
             raise ValueError(f"tesseract failed on {name}: {result.stderr.strip()[:200]}")
         words, line_ids = [], {}

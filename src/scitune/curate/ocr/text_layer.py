@@ -31,6 +31,6 @@ def text_layer_words(page, region: tuple[float, float, float, float] | None = No
         # A line: upright words sharing a baseline band, or rotated words sharing a column.
         key = ("h", round(w["bottom"] / 2)) if w["upright"] else ("v", round(w["x0"] / 2))
         line = lines.setdefault(key, len(lines))
-        box = tuple(int(round((v - o) * scale)) for v, o in zip((w["x0"], w["top"], w["x1"], w["bottom"]), origin * 2))
+        box = tuple(round((v - o) * scale) for v, o in zip((w["x0"], w["top"], w["x1"], w["bottom"]), origin * 2))
         found.append(Word(w["text"], box, 100.0, line, 0 if w["upright"] else 90))
     return found
