@@ -50,6 +50,9 @@ Ray's per-block overhead stays small next to the work."""
 BLOCK_BYTES = 1 << 20
 """Ray Data's block size limit: its default (128 MiB) would glue the reader's blocks into one, and a
 single block is worked on by a single task."""
+OCR_BLOCK_BYTES = 8 << 10
+"""The limit when OCR runs: a block is one OCR actor's work, so blocks of ~10 records (seconds of
+OCR each, against milliseconds of Ray overhead) let every actor take a share of a small corpus."""
 
 
 def _settle() -> None:
@@ -84,7 +87,7 @@ def _stats_row(stats: Stats, cache: tuple[int, int] = (0, 0)) -> tuple[int, str,
     return -1, STATS, json.dumps({"counts": stats.counts(), "cache": list(cache)}), ""
 
 
-def _read_blocks(reader: Callable[[], Iterator[FigureRecord | Rejection]]):
+def _read_blocks(reader: Callable[[], Iterator[FigureRecord | Rejection]], block_rows: int):
     """The read task: the reader's items as blocks of rows, numbered in corpus order."""
     rows = []
     for pos, item in enumerate(reader()):
@@ -92,7 +95,7 @@ def _read_blocks(reader: Callable[[], Iterator[FigureRecord | Rejection]]):
             rows.append((pos, "rejected.jsonl", item.model_dump_json(), item.kind))
         else:
             rows.append((pos, "@input", item.model_dump_json(), ""))
-        if len(rows) == BLOCK_ROWS:
+        if len(rows) == block_rows:
             yield _table(rows)
             rows = []
     if rows:
@@ -230,7 +233,7 @@ def curate_on_ray(cfg: FigureCurationConfig, out_dir: Path, image_root: Path, to
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # deterministic output order, and dedupe waits less
         context.enable_progress_bars = False
-        context.target_max_block_size = BLOCK_BYTES
+        context.target_max_block_size = BLOCK_BYTES if cfg.ocr == "none" else OCR_BLOCK_BYTES
 
         class Corpus(Datasource):
             def estimate_inmemory_data_size(self):
@@ -238,7 +241,7 @@ def curate_on_ray(cfg: FigureCurationConfig, out_dir: Path, image_root: Path, to
 
             def get_read_tasks(self, parallelism, **_):
                 metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
-                return [ReadTask(lambda: _read_blocks(reader), metadata)]
+                return [ReadTask(lambda: _read_blocks(reader, BLOCK_ROWS if cfg.ocr == "none" else 8), metadata)]
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -253,7 +256,7 @@ def curate_on_ray(cfg: FigureCurationConfig, out_dir: Path, image_root: Path, to
         if cfg.ocr != "none":
             data = data.map_batches(Ocr, fn_constructor_kwargs={"engine": cfg.ocr,
                                                                 "cache": str(ocr_cache or out_dir / "ocr_cache")},
-                                    batch_format="pyarrow", batch_size=64, compute=ActorPoolStrategy(size=size),
+                                    batch_format="pyarrow", batch_size=None, compute=ActorPoolStrategy(size=size),
                                     num_cpus=1)
         data = data.map_batches(Targets, fn_constructor_kwargs={"cfg": cfg, "tokenizer": tokenizer, "seed": seed},
                                 batch_format="pyarrow", batch_size=None, compute=ActorPoolStrategy(size=size),

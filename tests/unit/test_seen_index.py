@@ -1,0 +1,44 @@
+"""Dedupe state: the first record owns its keys, a refused record owns none, whether the records come
+one batch or many; counters of parts add up to the counters of the whole."""
+
+from scitune.curate.corpus import SeenIndex, Stats
+
+CLAIMS = [
+    (["id:a", "image:1", "caption:p\x00x"], "a"),
+    (["id:b", "image:1", "caption:p\x00y"], "b"),  # a's image: refused, and owns nothing
+    (["id:c", "image:2", "caption:p\x00y"], "c"),  # b's caption is free, since b was refused
+    (["id:a", "image:3", "caption:p\x00z"], "a"),  # a second record with id a
+    (["id:d", "image:3", "caption:p\x00x"], "d"),  # image 3 is free; a's caption is not
+]
+EXPECTED = [None, ("image:1", "a"), None, ("id:a", "a"), ("caption:p\x00x", "a")]
+
+
+def test_one_batch_and_many_batches_decide_alike(tmp_path):
+    whole = SeenIndex(tmp_path / "whole.sqlite")
+    assert whole.claim_many(CLAIMS) == EXPECTED
+    parts = SeenIndex(tmp_path / "parts.sqlite")
+    assert [verdict for start in range(0, len(CLAIMS), 2) for verdict in parts.claim_many(CLAIMS[start:start + 2])] \
+        == EXPECTED
+    one = SeenIndex(tmp_path / "one.sqlite")
+    assert [one.claim(keys, owner) for keys, owner in CLAIMS] == EXPECTED
+    for index in (whole, parts, one):
+        index.close()
+    assert not (tmp_path / "whole.sqlite").exists()
+
+
+def test_counts_of_parts_add_up_and_report_in_a_fixed_order():
+    first, second, whole = Stats(), Stats(), Stats()
+    first.records_in, second.records_in = 3, 2
+    first.rejected.update({"missing_image": 1, "duplicate_id": 1})
+    second.rejected.update({"duplicate_id": 1})
+    first.kept["train"] += 1
+    second.kept.update({"test": 1, "train": 0})
+    first.add_length(20)
+    second.add_length(300)
+    whole.add(first.counts())
+    whole.add(second.counts())
+    report = whole.to_json()
+    assert report["records_in"] == 5 and report["records_kept"] == 2 and report["adds_up"] is True
+    assert list(report["rejected_by_kind"].items()) == [("duplicate_id", 2), ("missing_image", 1)]
+    assert report["target_tokens_histogram_sample_1_in_8"] == {"<=32": 1, "<=384": 1}
+    assert list(report["kept_per_split"]) == ["test", "train"]
