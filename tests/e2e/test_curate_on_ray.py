@@ -105,3 +105,23 @@ def test_papers_on_ray_equal_the_process_pool(tmp_path):
     assert local["per_paper"] == ray["per_paper"] and local["figures"] == 4 and ray["rejected"] == 2
     assert sorted(p.name for p in (tmp_path / "ray").rglob("*.png")) == sorted(
         p.name for p in (tmp_path / "local").rglob("*.png"))
+
+
+def test_cli_engine_ray_writes_what_the_local_engine_writes(tmp_path):
+    import subprocess
+    import sys
+
+    path = _planted(tmp_path)
+    outputs = {}
+    for engine in ("local", "ray"):
+        result = subprocess.run(
+            [sys.executable, "-m", "scitune.cli", "curate", "figures", str(path), "--output-dir", str(tmp_path / engine),
+             "--engine", engine, "--workers", "1", "--set", "ocr=none"],
+            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=600)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert "adds up" in result.stdout
+        outputs[engine] = _files(tmp_path / engine)
+    assert outputs["local"] == outputs["ray"]
+    bad = subprocess.run([sys.executable, "-m", "scitune.cli", "curate", "figures", str(path), "--output-dir",
+                          str(tmp_path / "bad"), "--engine", "spark"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "local or ray" in bad.stdout + bad.stderr

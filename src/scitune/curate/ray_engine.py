@@ -13,8 +13,9 @@ who owns an id, an image or a caption never depends on the number of workers; th
 of the paper id. The driver holds no records: it appends lines to files and adds up counters.
 
 Rows are (pos, file, text, extra): `file` names the output file a finished line belongs to
-(`rejected.jsonl`, `train.jsonl`, `records_test.jsonl`, …), or the step a record waits for
-(`@input`, `@checked`, `@kept`), or `#stats` for the counters of one batch.
+(`rejected.jsonl`, `train.jsonl`, `records_test.jsonl`, …), or what a record still needs
+(`@input`: checks; `@checked`: dedupe; `@kept`: OCR and targets; `@ocr`: targets), or `#stats` for
+the counters of one batch.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ Ray's per-block overhead stays small next to the work."""
 BLOCK_BYTES = 1 << 20
 """Ray Data's block size limit: its default (128 MiB) would glue the reader's blocks into one, and a
 single block is worked on by a single task."""
-OCR_BLOCK_BYTES = 8 << 10
-"""The limit when OCR runs: a block is one OCR actor's work, so blocks of ~10 records (seconds of
+OCR_BLOCK_ROWS, OCR_BLOCK_BYTES = 8, 8 << 10
+"""The sizes when OCR runs: a block is one OCR actor's work, so blocks of ~10 records (seconds of
 OCR each, against milliseconds of Ray overhead) let every actor take a share of a small corpus."""
 
 
@@ -115,7 +116,7 @@ def _check_batch(batch, cfg: FigureCurationConfig, image_root: str):
             out.append((pos, "rejected.jsonl", result.model_dump_json(), result.kind))
         else:
             out.append((pos, "@checked", result.record.model_dump_json(),
-                        json.dumps({"path": result.path, "keys": result.keys})))
+                        json.dumps({"id": result.record.id, "path": result.path, "keys": result.keys})))
     return _table(out)
 
 
@@ -137,8 +138,8 @@ class Dedupe:
         while self.next in self.waiting:
             ready.append(self.waiting.pop(self.next))
             self.next += 1
-        claims = [(json.loads(extra)["keys"], json.loads(text)["id"]) for _, file, text, extra in ready
-                  if file == "@checked"]
+        checked = {pos: json.loads(extra) for pos, file, _, extra in ready if file == "@checked"}
+        claims = [(found["keys"], found["id"]) for found in checked.values()]
         verdicts = iter(self.seen.claim_many(claims))
         out = []
         for pos, file, text, extra in ready:
@@ -147,7 +148,7 @@ class Dedupe:
                 continue
             taken = next(verdicts)
             if taken is None:
-                out.append((pos, "@kept", text, json.loads(extra)["path"]))
+                out.append((pos, "@kept", text, checked[pos]["path"]))
             else:
                 rejection = duplicate_rejection(FigureRecord.model_validate_json(text), *taken)
                 out.append((pos, "rejected.jsonl", rejection.model_dump_json(), rejection.kind))
@@ -160,12 +161,11 @@ class Ocr:
     """OCR for the records that carry none; the engine is loaded once per actor."""
 
     def __init__(self, engine: str, cache: str) -> None:
-        self.stats = Stats()
-        self.fill = OcrFill(engine, Path(cache), self.stats)
+        self.fill = OcrFill(engine, Path(cache), Stats())
         _settle()
 
     def __call__(self, batch):
-        self.stats.__init__()
+        self.fill.stats = stats = Stats()  # this batch's counts
         hits, misses = self.fill.cache.hits, self.fill.cache.misses
         out = []
         for pos, file, text, extra in _rows(batch):
@@ -177,20 +177,19 @@ class Ocr:
             else:
                 out.append((pos, file, text, extra))
         cache = (self.fill.cache.hits - hits, self.fill.cache.misses - misses)
-        return _table([*out, _stats_row(self.stats, cache)])
+        return _table([*out, _stats_row(stats, cache)])
 
 
 class Targets:
     """Instructions and the output lines; one tokenizer per actor."""
 
     def __init__(self, cfg: FigureCurationConfig, tokenizer, seed: int) -> None:
-        self.stats = Stats()
-        self.builder = TargetBuilder(cfg, tokenizer, seed, self.stats)
-        self.carried = OcrFill("none", Path("."), self.stats)  # counts carried OCR when no engine runs
+        self.builder = TargetBuilder(cfg, tokenizer, seed, Stats())
+        self.carried = OcrFill("none", Path("."), Stats())  # counts carried OCR when no engine ran
         _settle()
 
     def __call__(self, batch):
-        self.stats.__init__()
+        self.builder.stats = self.carried.stats = stats = Stats()  # this batch's counts
         rows = _rows(batch)
         kept = [(pos, file, text, extra) for pos, file, text, extra in rows if file in ("@kept", "@ocr")]
         out = [row for row in rows if row[1] not in ("@kept", "@ocr")]
@@ -199,7 +198,7 @@ class Targets:
             record = FigureRecord.model_validate_json(text)
             records.append(self.carried(Checked(record, extra, [])) if file == "@kept" else record)
         out += [(-1, name, line, kind) for name, line, kind in self.builder.lines(records)]
-        return _table([*out, _stats_row(self.stats)])
+        return _table([*out, _stats_row(stats)])
 
 
 def curate_on_ray(cfg: FigureCurationConfig, out_dir: Path, image_root: Path, tokenizer, seed: int,
@@ -241,7 +240,7 @@ def curate_on_ray(cfg: FigureCurationConfig, out_dir: Path, image_root: Path, to
 
             def get_read_tasks(self, parallelism, **_):
                 metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
-                return [ReadTask(lambda: _read_blocks(reader, BLOCK_ROWS if cfg.ocr == "none" else 8), metadata)]
+                return [ReadTask(lambda: _read_blocks(reader, BLOCK_ROWS if cfg.ocr == "none" else OCR_BLOCK_ROWS), metadata)]
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
