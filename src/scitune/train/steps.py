@@ -4,9 +4,9 @@ One optimizer step sees `samples_per_step` samples (the global batch: LLaVA's an
 whatever the number of processes, the accumulation and packing:
 - without packing, each process reads `batch_size` samples per micro-batch, and a step is
   `gradient_accumulation_steps` micro-batches on each of the `world` processes;
-- with packing, the samples of each step are packed together into rows of at most `max_length`
-  tokens (best fit), and the rows are dealt to the step's `gradient_accumulation_steps × world`
-  micro-batches, longest first, so the processes get similar token counts. A packed row holds many
+- with packing, the samples of each step are packed together into evenly filled rows of at most
+  `max_length` tokens (`balanced_rows`), and the rows are dealt to the step's
+  `gradient_accumulation_steps × world` micro-batches, so the processes get similar token counts. A packed row holds many
   samples, so counting rows (`batch_size` rows per process) would multiply the global batch by
   the samples per row; counting samples keeps the recipe's learning rate meaning what it says.
 
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import torch
 
 from scitune.config import StageConfig
-from scitune.train.data import best_fit_packs
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +55,29 @@ def step_plan(stage: StageConfig, world: int) -> StepPlan:
                          f"batch_size {stage.batch_size} × {world} process(es) = {per_round}; change batch_size or "
                          "the number of processes")
     return StepPlan(stage.samples_per_step, stage.samples_per_step // per_round, world)
+
+
+def balanced_rows(lengths: list[int], indices: list[int], max_length: int, multiple: int = 1) -> list[list[int]]:
+    """The samples INDICES in as few rows of at most MAX_LENGTH tokens as fit, their number a
+    multiple of MULTIPLE (the step's micro-batches, which then get as many rows each), filled
+    evenly: longest sample first into the emptiest row. Rows of one micro-batch are padded to the
+    longest of them, so even rows waste little, where rows filled one by one to the brim would leave
+    the last one short. The same rows for the same samples on every run."""
+    total = sum(lengths[i] for i in indices)
+    count = -(-max(1, -(-total // max_length)) // multiple) * multiple
+    order = sorted(indices, key=lambda i: (-lengths[i], i))
+    while True:
+        rows: list[list[int]] = [[] for _ in range(count)]
+        load = [0] * count
+        for index in order:
+            row = min(range(count), key=lambda r: (load[r], r))
+            if load[row] + lengths[index] > max_length:
+                break
+            rows[row].append(index)
+            load[row] += lengths[index]
+        else:
+            return [row for row in rows if row]
+        count += multiple
 
 
 def _deal(rows: list[list[int]], lengths: list[int], count: int) -> list[list[list[int]]]:
@@ -92,13 +114,14 @@ class PackedSteps(torch.utils.data.Dataset):
         per_step = plan.samples_per_step
         steps = [order[i:i + per_step] for i in range(0, len(order), per_step)]
         if len(steps) > 1 and len(steps[-1]) < plan.micro_batches:
-            steps[-2] += steps.pop()
+            tail = steps.pop()
+            steps[-1] = steps[-1] + tail
         if not steps or len(steps[0]) < plan.micro_batches:
             raise ValueError(f"{len(order)} samples cannot fill the {plan.micro_batches} micro-batches of one step")
         self.step_samples = [len(step) for step in steps]
         self.items: list[list[list[int]]] = []
         for step in steps:
-            rows = best_fit_packs(lengths, step, max_length)
+            rows = balanced_rows(lengths, step, max_length, plan.micro_batches)
             self.items += _deal(rows, lengths, plan.micro_batches)
         self._lengths = lengths
 
