@@ -293,6 +293,11 @@ class ModelConfig(_Config):
                                  "ignored: remove them")
         return self
 
+    @property
+    def tokenizer_name(self) -> str:
+        """Whose tokenizer counts curated target lengths: the released model's, else the LM's."""
+        return self.pretrained or self.language_model
+
 
 class LoraConfig(_Config):
     r: int = Field(16, ge=1)
