@@ -35,7 +35,7 @@ def image_inputs(processor, image: Image.Image) -> tuple[dict[str, torch.Tensor]
 
 def _nested(processor) -> bool:
     # Idefics3's processor reads a flat list of images as one image per text (and so, here, one text).
-    return type(processor).__name__.startswith(("Idefics3", "SmolVLM"))
+    return type(processor).__name__.startswith("Idefics3")
 
 
 def collate_images(inputs: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

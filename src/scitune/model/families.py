@@ -76,7 +76,6 @@ FAMILIES: dict[str, Family] = {f.model_type: f for f in (
     Family("qwen2_5_vl", _QWEN, saved_modules=_QWEN_SAVED, packing="mrope", video_processor=True,
            examples="Qwen/Qwen2.5-VL-3B-Instruct"),
     Family("idefics3", _IDEFICS, examples="HuggingFaceTB/SmolVLM-Instruct, HuggingFaceM4/Idefics3-8B-Llama3"),
-    Family("smolvlm", _IDEFICS, video_processor=True, examples="HuggingFaceTB/SmolVLM2-2.2B-Instruct"),
     Family("gemma3", _LLAVA, packing=_GEMMA_PACKING, examples="google/gemma-3-4b-it"),
 )}
 

@@ -70,7 +70,7 @@ class TemplateEncoder:
         self.token_types = token_types(processor)
         self._replacement = lru_cache(maxsize=4096)(self._replacement_for)
         self.dynamic = len({self._replacement(size) for size in _PROBES}) > 1
-        self.image_tokens = None if self.dynamic else self._ids(self.image_token, [_PROBES[0]]).__len__()
+        self.image_tokens = None if self.dynamic else len(self._ids(self.image_token, [_PROBES[0]]))
 
     # -- rendering -----------------------------------------------------------------------------
     def _render(self, messages: list[dict], generation: bool = False) -> str:
