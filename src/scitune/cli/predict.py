@@ -56,17 +56,17 @@ def _load(model: Path, device: str = "auto", dtype: str = "auto"):
     return llava, processor
 
 
-def _tracked(label: str, total: int, fn):
-    """Run FN(advance) on every rank (predict shares the items among them, and what follows the
+def _tracked(label: str, total: int, fn, batch_size: int):
+    """Run FN(advance) on every rank (predict shares the batches among them, and what follows the
     merged predictions is the same everywhere); only rank 0 shows its share's progress."""
-    from scitune.evaluate.shards import current_ranks
+    from scitune.evaluate.shards import current_ranks, rank_share
 
     ranks = current_ranks()
     if ranks.world == 1:
         return tracked(label, total, fn)
     if not ranks.is_main:
         return fn(lambda _: None)
-    return tracked(f"{label} (rank 0 of {ranks.world})", -(-total // ranks.world), fn)
+    return tracked(f"{label} (rank 0 of {ranks.world})", rank_share(total, batch_size, ranks), fn)
 
 
 def _on_main() -> bool:
@@ -123,7 +123,7 @@ def predict(
     todo = len([i for i in items if i.id not in done])
     _tracked("predict", todo, lambda advance: generate(
         llava, processor, items, curated.image_root, output, _system_prompt(model, system_prompt), str(model),
-        max_new_tokens, batch_size, on_batch=advance, answer_prompter=ANSWER_PROMPTER if two_pass else None))
+        max_new_tokens, batch_size, on_batch=advance, answer_prompter=ANSWER_PROMPTER if two_pass else None), batch_size)
     if not _on_main():
         return
     failed = sum(1 for prediction in read_jsonl(output, Prediction) if prediction.error)
@@ -258,7 +258,7 @@ def evaluate_scienceqa(
         return run_benchmark(llava, processor, instructions, {p.pid: p for p in selected}, image_root, output_dir,
                              gen, rule)
 
-    result = _tracked("scienceqa", len(selected), run_it)
+    result = _tracked("scienceqa", len(selected), run_it, batch_size)
     if not _on_main():
         return
     console.print(markdown_table(result, model.name))
@@ -295,7 +295,7 @@ def evaluate_figures(
         gen = Generation(batch_size, max_new_tokens, _system_prompt(model, system_prompt), None, str(model), advance)
         return run_benchmark(llava, processor, instructions, root, output_dir, labels, gen)
 
-    result = _tracked("figures", len(instructions), run_it)
+    result = _tracked("figures", len(instructions), run_it, batch_size)
     if not _on_main():
         return
     console.print(figures_markdown(result, model.name))

@@ -66,8 +66,10 @@ def predict(
 
     An item that cannot be answered (unreadable image, prompt longer than the model's context) is
     written with its `error` and empty text; the others go on. Several processes (torchrun,
-    accelerate launch) each answer every WORLD-th item, in shards that rank 0 merges into OUT_PATH
-    in the order of one process: by prompt length, then by position in INSTRUCTIONS.
+    accelerate launch) each answer every WORLD-th batch of the batches one process would make, in
+    shards that rank 0 merges into OUT_PATH in the order of one process: by prompt length, then by
+    position in INSTRUCTIONS. Whole batches, so that every item is decoded beside the same
+    neighbours as in one process: in bf16 the padding of a batch changes the numbers.
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +95,7 @@ def predict(
         todo = pending(skip)
     todo = [pair for pair in todo if pair[0].id not in skip]
     todo.sort(key=lambda pair: len(pair[1]))
-    todo = todo[ranks.rank::ranks.world]
+    batches = [todo[start:start + batch_size] for start in range(0, len(todo), batch_size)][ranks.rank::ranks.world]
     target = out_path if ranks.world == 1 else shard_path(out_path, ranks.rank)
     target.parent.mkdir(parents=True, exist_ok=True)
     eos = [tokenizer.eos_token_id]
@@ -102,8 +104,7 @@ def predict(
     if answer_prompter:
         decoding.update(answer_prompter=answer_prompter, answer_tokens=answer_tokens)
     with target.open("a", encoding="utf-8") as handle:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
+        for batch in batches:
             results = _generate_batch(model, processor, batch, image_root, max_new_tokens, eos, context)
             if answer_prompter:
                 results = _answer_pass(model, processor, batch, results, image_root, answer_prompter,

@@ -2,8 +2,10 @@
 merges the shards into the one predictions file, in the order one process would have written it.
 
 Launched by `torchrun` or `accelerate launch` (they set RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-MASTER_PORT), `predict` splits the pending items round-robin over the ranks after sorting them by
-prompt length (every rank gets the same mix of short and long prompts). Rank R appends to
+MASTER_PORT), `predict` cuts the pending items into the batches one process would make (sorted by
+prompt length) and deals the batches round-robin to the ranks: every item is decoded beside the
+same neighbours as in one process (in bf16 the padding changes the numbers), and every rank gets
+the same mix of short and long prompts. Rank R appends to
 `PRED.jsonl.shards/rank{R}.jsonl` batch by batch, so a rank that dies loses only the batch it was
 generating; the next run (with any number of processes) first folds every shard left behind into
 PRED.jsonl and then predicts only what is still missing. The processes only meet at barriers (a
@@ -74,6 +76,12 @@ def current_ranks() -> Ranks:
     ranks = Ranks(dist.get_rank(), dist.get_world_size(), local)
     log.info("predicting as rank %d of %d", ranks.rank, ranks.world)
     return ranks
+
+
+def rank_share(items: int, batch_size: int, ranks: Ranks) -> int:
+    """How many of ITEMS this rank answers: its batches, dealt round-robin."""
+    starts = range(ranks.rank * batch_size, items, ranks.world * batch_size)
+    return sum(min(batch_size, items - start) for start in starts)
 
 
 def shard_folder(out_path: Path) -> Path:
