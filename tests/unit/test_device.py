@@ -20,9 +20,10 @@ B7, B13 = 7_000_000_000, 13_000_000_000
     (H100, B7, "auto", "auto", ("cuda", torch.bfloat16, None)),  # bf16 where the GPU computes it
     (V100, B7, "auto", "auto", ("cuda", torch.float16, None)),  # fp16 on a GPU without bf16
     (CPU_PLAIN, B7, "auto", "auto", ("cpu", torch.float32, None)),  # no GPU: the CPU, fp32
-    (CPU_BF16, B7, "auto", "auto", ("cpu", torch.bfloat16, None)),  # bf16 where the CPU computes it
+    (CPU_BF16, B7, "auto", "auto", ("cpu", torch.float32, None)),  # fp32: answers independent of the batch
+    (CPU_BF16, B7, "auto", "bf16", ("cpu", torch.bfloat16, None)),  # bf16 on request
     (H100, B7, "cpu", "auto", ("cpu", torch.float32, None)),  # --device wins; the CPU's own dtype rule
-    (CPU_BF16, B7, "auto", "float32", ("cpu", torch.float32, None)),  # --dtype wins
+    (CPU_PLAIN, B7, "auto", "bfloat16", ("cpu", torch.bfloat16, None)),  # --dtype wins
     (H100, B7, "cuda", "fp16", ("cuda", torch.float16, None)),
     (T4, B13, "auto", "auto", ("cuda", torch.float16, "auto")),  # 26 GB > 80% of 16 GB: spread
     (EIGHT_A100, B13, "auto", "auto", ("cuda", torch.bfloat16, None)),  # 26 GB fit one 40 GB card
@@ -33,6 +34,11 @@ def test_placement_decision(hardware, parameters, device, dtype, expected):
     placement = choose_placement(parameters, device, dtype, hardware)
     assert (placement.device, placement.dtype, placement.device_map) == expected
     assert placement.reason, "the choice says why"
+
+
+def test_the_reason_says_what_a_cpu_choice_costs():
+    assert "faster on this CPU" in choose_placement(B7, "auto", "auto", CPU_BF16).reason
+    assert "emulates bf16" in choose_placement(B7, "cpu", "bf16", CPU_PLAIN).reason
 
 
 def test_spreading_over_gpus_says_when_the_cpu_takes_the_rest():

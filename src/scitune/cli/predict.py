@@ -36,7 +36,7 @@ Device = Annotated[str, typer.Option(
     help="auto (the GPU when there is one, else the CPU), cpu, cuda or cuda:N. A model larger than one GPU is "
          "spread over all of them.")]
 Dtype = Annotated[str, typer.Option(
-    help="auto (GPU: bf16 where it computes it, else fp16; CPU: fp32, bf16 where the CPU computes it natively), "
+    help="auto (GPU: bf16 where it computes it, else fp16; CPU: fp32), "
          "float32, bfloat16 or float16. Only float32 answers are guaranteed not to depend on the batch size.")]
 
 
