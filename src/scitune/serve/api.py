@@ -1,44 +1,40 @@
 """The OpenAI-compatible HTTP API: `POST /v1/chat/completions`, `GET /v1/models`, `GET /health`.
 
-Requests are parsed by hand from the raw body so that every limit (body size, malformed JSON,
-image bytes and pixels, number of images, max_tokens, unknown model) gets a 4xx with a message
-saying which limit and how to stay within it; errors use OpenAI's `{"error": {...}}` shape, so
-any OpenAI client shows them. Answers come from the batching engine; `stream: true` sends
-server-sent events as the tokens are generated.
+A request first gets a place from the engine (429 with Retry-After when every place is taken, before
+its body is read); then its body is parsed by hand off the event loop, so that every limit (body
+size, malformed JSON, image bytes and pixels, number of images, max_tokens, unknown model) gets a
+4xx with a message saying which limit and how to stay within it (`serve/limits.py`, shared with the
+web UI). Errors use OpenAI's `{"error": {...}}` shape, so any OpenAI client shows them. A client
+that disconnects, streaming or not, has its request cancelled: it leaves the queue or the batch.
+`stream: true` sends server-sent events as the tokens are generated.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import io
 import json
-import os
-import re
+import logging
 import time
 import uuid
-from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlparse
 
 from fastapi import FastAPI, Request as HttpRequest
 from fastapi.responses import JSONResponse, StreamingResponse
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from scitune.config import ServeConfig
 from scitune.contracts import IMAGE_PLACEHOLDER
-from scitune.serve.engine import Engine, NotReady, Request, TooLong
-from scitune.sources.images import ImageError, resolve_image
+from scitune.serve.engine import Busy, Engine, NotReady, Request, Slot, TooLong
+from scitune.serve.limits import Refused, check_max_tokens, check_text, image_from_url
 
+logger = logging.getLogger(__name__)
 
-class ApiError(Exception):
-    """An error answered with STATUS and an OpenAI-style body."""
+ApiError = Refused
+"""Every refusal of the API (the limits' own and 404/429/503)."""
 
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.param = status, message, kind, param
+CLIENT_CLOSED = 499
+"""Status logged for a request whose client went away (nginx's convention); nobody receives it."""
 
 
 class ImageUrl(BaseModel):
@@ -74,111 +70,91 @@ class ChatRequest(BaseModel):
     n: int = Field(1, ge=1, le=1)
 
 
-_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,",
-                       re.IGNORECASE)
-
-
-def decode_image(url: str, cfg: ServeConfig) -> Image.Image:
-    """An image from a data URL (base64) or a file URL inside the allowed folder, within the limits."""
-    if url.startswith("data:"):
-        match = _DATA_URL.match(url)
-        if not match or not match["b64"]:
-            raise ApiError(400, "image data URL must be base64: data:image/png;base64,<data>", param="image_url")
-        try:
-            data = base64.b64decode(url[match.end():], validate=True)
-        except (binascii.Error, ValueError):
-            raise ApiError(400, "image data URL is not valid base64", param="image_url") from None
-    elif url.startswith("file:"):
-        if cfg.allowed_image_dir is None:
-            raise ApiError(403, "file:// image URLs are refused: start the server with --allow-image-dir DIR to "
-                                "allow files inside DIR, or send the image as a data URL", param="image_url")
-        asked = unquote(urlparse(url).path)
-        try:  # the one inside-the-root rule of every image consumer
-            path = resolve_image(cfg.allowed_image_dir, asked, "image_url")
-        except ImageError as error:
-            if error.kind == "outside_image_root":
-                raise ApiError(403, f"file {asked} is outside the allowed image folder", param="image_url") from None
-            raise ApiError(400, f"file {asked} does not exist", param="image_url") from None
-        if os.path.getsize(path) > cfg.max_image_bytes:
-            raise ApiError(413, f"image file is larger than {cfg.max_image_bytes} bytes", param="image_url")
-        data = Path(path).read_bytes()
-    else:
-        raise ApiError(400, "image URLs must be data: (base64) or file: URLs; remote URLs are not fetched",
-                       param="image_url")
-    if len(data) > cfg.max_image_bytes:
-        raise ApiError(413, f"image is {len(data)} bytes, more than the limit of {cfg.max_image_bytes}",
-                       param="image_url")
-    try:
-        image = Image.open(io.BytesIO(data))
-        width, height = image.size
-        if width * height > cfg.max_image_pixels:
-            raise ApiError(413, f"image is {width}x{height} pixels, more than the limit of {cfg.max_image_pixels}",
-                           param="image_url")
-        return image.convert("RGB")
-    except ApiError:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ApiError(400, f"image_url does not hold a readable image: {error}", param="image_url") from None
+def _texts(message: Message) -> list[Part]:
+    return [Part(type="text", text=message.content)] if isinstance(message.content, str) else (message.content or [])
 
 
 def to_request(chat: ChatRequest, cfg: ServeConfig) -> Request:
-    """OpenAI messages → our turns (the image goes where it was sent, as `<image>\\n` before that text)."""
+    """OpenAI messages → our turns (the image goes where it was sent, as `<image>\\n` before that
+    text). Leading system/developer messages are the request's system prompt (replacing the
+    server's); later ones stay system turns where they were."""
+    messages = list(chat.messages)
+    system = []
+    while messages and messages[0].role in ("system", "developer"):
+        system.append("\n".join(check_text(p.text or "", cfg) for p in _texts(messages.pop(0)) if p.type == "text"))
     turns: list[tuple[str, str]] = []
     image = None
-    for message in chat.messages:
-        parts = [Part(type="text", text=message.content)] if isinstance(message.content, str) else (message.content or [])
+    for message in messages:
         texts = []
-        for part in parts:
+        for part in _texts(message):
             if part.type == "text":
-                if IMAGE_PLACEHOLDER in (part.text or ""):
-                    raise ApiError(400, f"text may not contain {IMAGE_PLACEHOLDER}; send images as image_url parts")
-                texts.append(part.text or "")
+                texts.append(check_text(part.text or "", cfg))
             else:
                 if message.role != "user":
-                    raise ApiError(400, "images may only be sent in user messages", param="messages")
+                    raise Refused(400, "images may only be sent in user messages", param="messages")
                 if image is not None or cfg.max_images < 1:
-                    raise ApiError(400, f"at most {cfg.max_images} image(s) per request", param="messages")
+                    raise Refused(400, f"at most {cfg.max_images} image(s) per request", param="messages")
                 if part.image_url is None:
-                    raise ApiError(400, "an image_url part needs image_url.url", param="messages")
-                image = decode_image(part.image_url.url, cfg)
+                    raise Refused(400, "an image_url part needs image_url.url", param="messages")
+                image = image_from_url(part.image_url.url, cfg)
                 texts.insert(0, IMAGE_PLACEHOLDER)
         text = "\n".join(t for t in texts if t)
         role = {"user": "human", "assistant": "gpt"}.get(message.role, "system")
         turns.append((role, text))
-    if turns[-1][0] != "human":
-        raise ApiError(400, "the last message must be the user's", param="messages")
-    max_tokens = chat.max_completion_tokens or chat.max_tokens or cfg.default_max_tokens
-    if max_tokens > cfg.max_tokens:
-        raise ApiError(400, f"max_tokens {max_tokens} is more than this server allows ({cfg.max_tokens})",
-                       param="max_tokens")
+    if not turns or turns[-1][0] != "human":
+        raise Refused(400, "the last message must be the user's", param="messages")
+    max_tokens = check_max_tokens(chat.max_completion_tokens or chat.max_tokens or cfg.default_max_tokens, cfg)
     return Request(turns=turns, image=image, max_tokens=max_tokens, temperature=chat.temperature or 0.0,
-                   top_p=chat.top_p or 1.0, seed=chat.seed)
+                   top_p=chat.top_p or 1.0, seed=chat.seed, system="\n\n".join(system) if system else None)
 
 
 async def read_body(request: HttpRequest, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"request body is {declared} bytes, more than the limit of {limit}")
+        raise Refused(413, f"request body is {declared} bytes, more than the limit of {limit}")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise ApiError(413, f"request body is more than the limit of {limit} bytes")
+            raise Refused(413, f"request body is more than the limit of {limit} bytes")
     return bytes(body)
+
+
+def parse(body: bytes, engine: Engine, cfg: ServeConfig) -> tuple[ChatRequest, Request]:
+    """The request in BODY, checked against every limit (CPU work: run it off the event loop)."""
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise Refused(400, f"request body is not valid JSON: {error}") from None
+    try:
+        chat = ChatRequest.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
+        raise Refused(400, f"invalid request: {problems}") from None
+    if chat.model != engine.name:
+        raise Refused(404, f"model '{chat.model}' is not served here; this server serves '{engine.name}' "
+                           "(GET /v1/models)", kind="not_found_error", param="model")
+    return chat, to_request(chat, cfg)
+
+
+async def _disconnected(http: HttpRequest) -> None:
+    """Returns when the client has gone (the body is read by then, so the next message says so)."""
+    while (await http.receive())["type"] != "http.disconnect":
+        pass
 
 
 def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
     app = FastAPI(title="SciTune", description="OpenAI-compatible chat completions for a SciTune model.")
 
-    @app.exception_handler(ApiError)
-    async def api_error(_request, error: ApiError) -> JSONResponse:
-        headers = {"Retry-After": "5"} if error.status == 503 else None
+    @app.exception_handler(Refused)
+    async def refused(_request, error: Refused) -> JSONResponse:
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
         return JSONResponse({"error": {"message": error.message, "type": error.kind, "param": error.param,
                                        "code": error.status}}, status_code=error.status, headers=headers)
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        body = {"status": engine.state, "model": engine.name, "queued": engine.queue.qsize(), **engine.stats}
+        body = {"status": engine.state, "model": engine.name, **engine.load(), **engine.stats}
         if engine.error:
             body["error"] = engine.error
         return JSONResponse(body, status_code=200 if engine.state == "ready" else 503)
@@ -190,68 +166,94 @@ def create_app(engine: Engine, cfg: ServeConfig) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat_completions(http: HttpRequest):
-        body = await read_body(http, cfg.max_body_bytes)
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ApiError(400, f"request body is not valid JSON: {error}") from None
-        try:
-            chat = ChatRequest.model_validate(data)
-        except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
-            raise ApiError(400, f"invalid request: {problems}") from None
-        if chat.model != engine.name:
-            raise ApiError(404, f"model '{chat.model}' is not served here; this server serves '{engine.name}' "
-                                "(GET /v1/models)", kind="not_found_error", param="model")
-        request = to_request(chat, cfg)
-        loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[str] = asyncio.Queue()
-        if chat.stream:
-            request.on_text = lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text)
-        try:
-            future = engine.submit(request)
+            slot = engine.reserve()
         except NotReady as error:
-            raise ApiError(503, str(error), kind="server_not_ready") from None
-        except TooLong as error:
-            raise ApiError(400, str(error), param="messages") from None
+            raise Refused(503, str(error), kind="server_not_ready", retry_after=5) from None
+        except Busy as error:
+            raise Refused(429, str(error), kind="server_busy", retry_after=error.retry_after) from None
+        try:
+            body = await read_body(http, cfg.max_body_bytes)
+            chat, request = await run_in_threadpool(parse, body, engine, cfg)
+            del body
+            loop = asyncio.get_running_loop()
+            pieces: asyncio.Queue[str] = asyncio.Queue()
+            if chat.stream:
+                request.on_text = lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text)
+            try:
+                await run_in_threadpool(engine.submit, request, slot)
+            except TooLong as error:
+                raise Refused(400, str(error), param="messages") from None
+        except BaseException:
+            slot.release()  # never queued: its place is free again (idempotent once queued)
+            raise
         ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        if not chat.stream:
-            answer = await asyncio.wrap_future(future)
-            return {"id": ident, "object": "chat.completion", "created": created, "model": engine.name,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
-                                 "finish_reason": answer.finish_reason}],
-                    "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-                              "total_tokens": answer.prompt_tokens + answer.completion_tokens}}
-        return StreamingResponse(_events(ident, created, engine.name, future, pieces),
-                                 media_type="text/event-stream")
+        if chat.stream:
+            return StreamingResponse(_events(ident, created, engine, request, pieces, http),
+                                     media_type="text/event-stream")
+        done = asyncio.wrap_future(request.future)
+        gone = asyncio.ensure_future(_disconnected(http))
+        answered = False
+        try:
+            await asyncio.wait({done, gone}, return_when=asyncio.FIRST_COMPLETED)
+            answered = done.done()
+        finally:  # the client went away, or this handler was cancelled (server shutting down)
+            gone.cancel()
+            if not answered:
+                engine.cancel(request)
+                logger.info("client went away; request cancelled")
+        if not answered:
+            return JSONResponse({"error": {"message": "client closed the request", "type": "cancelled",
+                                           "param": None, "code": CLIENT_CLOSED}}, status_code=CLIENT_CLOSED)
+        answer = done.result()
+        return {"id": ident, "object": "chat.completion", "created": created, "model": engine.name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
+                             "finish_reason": answer.finish_reason}],
+                "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+                          "total_tokens": answer.prompt_tokens + answer.completion_tokens}}
 
     return app
 
 
-async def _events(ident: str, created: int, model: str, future, pieces: asyncio.Queue):
+async def _events(ident: str, created: int, engine: Engine, request: Request, pieces: asyncio.Queue,
+                  http: HttpRequest):
+    """Server-sent events of one answer; the request is cancelled if the client goes away first."""
+
     def chunk(delta: dict, finish: str | None = None) -> str:
         return "data: " + json.dumps({"id": ident, "object": "chat.completion.chunk", "created": created,
-                                      "model": model, "choices": [{"index": 0, "delta": delta,
-                                                                   "finish_reason": finish}]}) + "\n\n"
+                                      "model": engine.name, "choices": [{"index": 0, "delta": delta,
+                                                                         "finish_reason": finish}]}) + "\n\n"
 
-    yield chunk({"role": "assistant", "content": ""})
-    sent = ""
-    done = asyncio.wrap_future(future)
-    while True:
-        getter = asyncio.ensure_future(pieces.get())
-        finished, _ = await asyncio.wait({getter, done}, return_when=asyncio.FIRST_COMPLETED)
-        if getter in finished:
-            sent += getter.result()
-            yield chunk({"content": getter.result()})
-            continue
-        getter.cancel()
-        while not pieces.empty():
-            piece = pieces.get_nowait()
-            sent += piece
-            yield chunk({"content": piece})
-        break
-    answer = done.result()
-    if answer.text.startswith(sent) and len(answer.text) > len(sent):
-        yield chunk({"content": answer.text[len(sent):]})  # a held-back tail, if any
-    yield chunk({}, answer.finish_reason)
-    yield "data: [DONE]\n\n"
+    done = asyncio.wrap_future(request.future)
+    gone = asyncio.ensure_future(_disconnected(http))
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        sent = ""
+        while True:
+            getter = asyncio.ensure_future(pieces.get())
+            finished, _ = await asyncio.wait({getter, done, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in finished:
+                sent += getter.result()
+                yield chunk({"content": getter.result()})
+                continue
+            getter.cancel()
+            if gone in finished:
+                return
+            while not pieces.empty():
+                piece = pieces.get_nowait()
+                sent += piece
+                yield chunk({"content": piece})
+            break
+        if done.exception() is not None:  # failed in the worker: say so in the stream, the status is sent
+            yield "data: " + json.dumps({"error": {"message": str(done.exception()), "type": "server_error"}}) + "\n\n"
+            return
+        answer = done.result()
+        if answer.text.startswith(sent) and len(answer.text) > len(sent):
+            yield chunk({"content": answer.text[len(sent):]})  # a held-back tail, if any
+        yield chunk({}, answer.finish_reason)
+        yield "data: [DONE]\n\n"
+    finally:  # finished, or the client went away (noticed here, or the server closed the stream)
+        gone.cancel()
+        if not request.future.done():
+            engine.cancel(request)
+            logger.info("streaming client went away; request cancelled")
