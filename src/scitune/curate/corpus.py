@@ -242,7 +242,10 @@ class RecordChecks:
         keys = [f"id:{record.id}"]
         if self.cfg.dedupe:
             keys.append(f"image:{file_digest(path) if self.cfg.image_check != 'none' else path}")
-            keys.append(f"caption:{record.source.paper_id}\x00{' '.join(record.caption.lower().split())}")
+            # The caption by its 128-bit digest: short keys keep the on-disk index small and fast;
+            # two different captions of one paper collide with odds of about n²/2^129.
+            caption = " ".join(record.caption.lower().split()).encode("utf-8")
+            keys.append(f"caption:{record.source.paper_id}\x00{hashlib.blake2b(caption, digest_size=16).hexdigest()}")
         # Checked once, at the reader: the copy with the normalised type needs no second validation.
         return Checked(record.model_copy(update={"figure_type": figure_type}), str(path), keys)
 
