@@ -52,13 +52,13 @@ def _engine(name: str) -> str:
         import importlib.util
 
         if importlib.util.find_spec("ray") is None:
-            raise ValueError("--engine ray needs Ray: pip install 'scitune[ray]' (or 'ray[data]')")
+            raise ValueError("--engine ray needs Ray: pip install 'scitune\\[ray]' (or 'ray\\[data]')")
     return name
 
 
 Engine = Annotated[str, typer.Option(
     help="local: this machine (papers: a process pool); ray: Ray Data, a local instance or the cluster at "
-         "--ray-address (pip install 'scitune[ray]').")]
+         "--ray-address (pip install 'scitune\\[ray]').")]
 RayAddress = Annotated[str | None, typer.Option(
     help="--engine ray: join this Ray cluster (e.g. auto, or ray://HEAD:10001); default: start a local instance.")]
 
@@ -93,7 +93,7 @@ def curate_figures(
 
     Settings (components, tasks, OCR engine, image checks, token limit, split fractions…) are the
     fields of FigureCurationConfig: set them in --config YAML or with --set, e.g. --set components=CT
-    --set ocr=none. With --engine ray the same steps run on Ray Data (pip install 'scitune[ray]'),
+    --set ocr=none. With --engine ray the same steps run on Ray Data (pip install 'scitune\\[ray]'),
     and the files are the same, line for line.
     """
     import yaml
