@@ -394,7 +394,7 @@ class StageConfig(_Config):
         if self.qlora and "lora" not in self.train.values():
             raise ValueError(f"stage '{self.name}': qlora needs at least one module set to lora")
         if self.samples_per_step is not None:
-            if "gradient_accumulation_steps" in self.model_fields_set:
+            if self.gradient_accumulation_steps != 1:  # 1, the default, is what a resolved recipe repeats
                 raise ValueError(f"stage '{self.name}': set samples_per_step or gradient_accumulation_steps, not both "
                                  "(samples_per_step decides the accumulation)")
             if self.samples_per_step % self.batch_size:

@@ -182,6 +182,8 @@ def test_samples_per_step_sets_the_accumulation():
         step_plan(stage, 3)
     with pytest.raises(ValueError, match="set samples_per_step or gradient_accumulation_steps"):
         _stage(batch_size=16, samples_per_step=128, gradient_accumulation_steps=2)
+    # A resolved recipe repeats the default accumulation beside samples_per_step: it loads again.
+    assert step_plan(_stage(batch_size=16, samples_per_step=128, gradient_accumulation_steps=1), 2).accumulation == 4
 
 
 def test_weight_decay_spares_biases_and_norms(tiny_model_config):
