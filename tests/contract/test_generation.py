@@ -102,3 +102,39 @@ def test_two_pass_asks_for_the_answer_after_the_reasoning(tiny_model_config, tmp
     predict(model, processor, items, tmp_path / "corpus", again, "", "tiny", 10, 1, answer_prompter="\n###\nANSWER:",
             answer_tokens=3)
     assert {p.id: p.text for p in read_jsonl(again, Prediction)} == {k: v.text for k, v in second.items()}
+
+
+def test_the_stop_rule_is_the_checkpoints(tiny_llava, tiny_model_config):
+    """EOS, the generation config's EOS ids, the template's end-of-turn token when it is another
+    token, and the text that opens the template's next turn."""
+    import copy
+
+    from scitune.model.build import build_llava
+    from scitune.model.generate import stop_rule
+
+    model, processor = tiny_llava
+    eos = processor.tokenizer.eos_token_id
+    assert stop_rule(processor, model).token_ids == (eos,) and stop_rule(processor).strings == ()
+    other = copy.deepcopy(processor)
+    other.tokenizer.eos_token = "<|endoftext|>"  # a ChatML template whose turns end with another token
+    rule = stop_rule(other)
+    assert rule.token_ids == (other.tokenizer.convert_tokens_to_ids("<|endoftext|>"), eos)
+    vicuna = build_llava(tiny_model_config.model_copy(update={"chat_template": "vicuna_v1"}))[1]
+    assert stop_rule(vicuna).strings == ("USER:",)
+
+
+def test_a_made_up_next_turn_is_cut(tiny_model_config):
+    """A model that writes the next user turn instead of its EOS is cut where that turn begins,
+    and the row ends with the EOS as if the turn had ended there."""
+    from scitune.model.build import build_llava
+    from scitune.model.generate import _cut, stop_rule
+
+    processor = build_llava(tiny_model_config.model_copy(update={"chat_template": "vicuna_v1"}))[1]
+    tokenizer, rule = processor.tokenizer, stop_rule(processor)
+    ids = tokenizer(" The answer is B. USER: and now", add_special_tokens=False)["input_ids"]
+    cut = _cut(ids, rule, tokenizer)
+    assert tokenizer.decode(cut, skip_special_tokens=True).strip() == "The answer is B."
+    assert cut[-1] == tokenizer.eos_token_id
+    ended = _cut(ids[:3] + [tokenizer.eos_token_id] + ids[3:], rule, tokenizer)
+    assert ended == ids[:3] + [tokenizer.eos_token_id], "an EOS ends the row first"
+    assert _cut(ids[:4], rule, tokenizer) == ids[:4], "no stop: the row is kept whole"
