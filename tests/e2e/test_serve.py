@@ -1,5 +1,6 @@
-"""`scitune serve`: the OpenAI client against the real server, concurrency, limits, the web UI in
-headless Chromium, and `scitune chat` — all on a tiny random checkpoint."""
+"""`scitune serve`: the OpenAI client against the real server, concurrency, limits, clients that hang
+up, a soak under mixed good, bad and dropped requests, the web UI in headless Chromium, and
+`scitune chat` — all on a tiny random checkpoint."""
 
 import base64
 import io
@@ -13,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlparse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -60,7 +62,7 @@ def server(checkpoint, tmp_path_factory):
     process = subprocess.Popen(
         [sys.executable, "-m", "scitune.cli", "serve", "--model", str(checkpoint), "--port", str(port), "--ui",
          "--allow-image-dir", str(allowed), "--set", "max_image_pixels=250000", "--set", "max_body_bytes=200000",
-         "--set", "max_tokens=64"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "--set", "max_tokens=1500"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -76,7 +78,7 @@ def server(checkpoint, tmp_path_factory):
     else:
         process.kill()
         raise AssertionError("server did not become ready")
-    yield base, allowed
+    yield base, allowed, process
     process.terminate()
     process.wait(timeout=30)
 
@@ -138,7 +140,7 @@ def _user(*parts):
 
 
 def test_limits_answer_4xx_with_reasons_and_the_server_keeps_serving(server, tmp_path):
-    base, allowed = server
+    base, allowed, _ = server
     text = {"type": "text", "text": "hi"}
     image = lambda url: {"type": "image_url", "image_url": {"url": url}}  # noqa: E731
     (tmp_path / "outside.png").write_bytes(_png())
@@ -181,6 +183,148 @@ def test_a_request_while_the_model_loads_is_told_to_retry(checkpoint):
     assert api.get("/health").json()["status"] == "loading"
 
 
+def _health(base) -> dict:
+    with urllib.request.urlopen(base + "/health") as response:
+        return json.load(response)
+
+
+def _until(condition, seconds=20.0) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def _send(base, body: bytes) -> socket.socket:
+    """A chat completion request on a raw socket, so the test can hang up whenever it likes."""
+    host, port = urlparse(base).hostname, urlparse(base).port
+    sock = socket.create_connection((host, port), timeout=120)
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                 b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    return sock
+
+
+def _read_until(sock, needle: bytes, count: int = 1) -> bytes:
+    data = b""
+    while data.count(needle) < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _status(sock) -> int:
+    head = _read_until(sock, b"\r\n")
+    return int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else -1
+
+
+def _long(stream: bool) -> bytes:
+    return json.dumps({**_user({"type": "text", "text": "Tell a very long story"}), "max_tokens": 1500,
+                       "stream": stream}).encode()
+
+
+def test_a_client_that_hangs_up_has_its_request_cancelled(server):
+    base = server[0]
+    before = _health(base)["cancelled"]
+    streaming = _send(base, _long(stream=True))
+    assert _read_until(streaming, b"data: ", 3).startswith(b"HTTP/1.1 200")  # the answer is streaming
+    streaming.close()
+    assert _until(lambda: _health(base)["cancelled"] == before + 1), "the streaming request was not cancelled"
+    waiting = _send(base, _long(stream=False))
+    assert _until(lambda: _health(base)["decoding"] == 1)
+    waiting.close()  # before any answer
+    assert _until(lambda: _health(base)["cancelled"] == before + 2), "the waiting request was not cancelled"
+    health = _health(base)
+    assert health["decoding"] == 0 and health["in_flight"] == 0, "both rows left the batch long before 1500 tokens"
+
+
+def _rss_kib(process) -> int:
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the server's memory from /proc")
+def test_soak_mixed_good_bad_and_dropped_requests(server):
+    """200 requests from 16 concurrent clients, a quarter of them bad or dropped mid-stream: no 5xx, every
+    good request answered exactly as alone, nothing left in flight, memory back to its baseline."""
+    base, _, process = server
+    rng = random.Random(7)
+    words = "figure chart axis pressure table curve legend energy sample plot why how which".split()
+    good = []
+    for n in range(20):
+        parts = [{"type": "text", "text": " ".join(rng.choice(words) for _ in range(rng.randint(2, 14)))}]
+        if n % 3 == 0:
+            size, colour = (rng.randint(20, 90), rng.randint(20, 90)), (rng.randrange(256), 90, rng.randrange(256))
+            parts.insert(0, {"type": "image_url", "image_url": {"url": _data_url(_png(size, colour))}})
+        good.append({**_user(*parts), "max_tokens": rng.choice([4, 8, 16, 24])})
+
+    def ask(body: dict, stream: bool = False) -> tuple[int, str]:
+        sock = _send(base, json.dumps({**body, "stream": stream}).encode())
+        with sock:
+            data = _read_until(sock, b"\x00")  # everything, until the server closes
+        status = int(data.split(b" ", 2)[1])
+        payload = data.split(b"\r\n\r\n", 1)[1]
+        if status != 200:
+            return status, ""
+        if not stream:
+            return status, json.loads(payload)["choices"][0]["message"]["content"]
+        events = [line[6:] for line in payload.decode().splitlines() if line.startswith("data: {")]
+        return status, "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events).strip()
+
+    def drop(stream: bool) -> int:
+        sock = _send(base, _long(stream))
+        with sock:
+            if stream:
+                _read_until(sock, b"data: ", 2)
+            else:
+                time.sleep(rng.uniform(0.0, 0.3))
+        return 0
+
+    bad = [
+        lambda: ask({**good[0], "model": "gpt-4"})[0],
+        lambda: ask({**good[1], "max_tokens": 100000})[0],
+        lambda: ask(_user({"type": "image_url", "image_url": {"url": _data_url(_png((600, 600)))}},
+                          {"type": "text", "text": "hi"}))[0],
+        lambda: (lambda sock: (_status(sock), sock.close())[0])(_send(base, b"{torn")),
+        lambda: drop(stream=True),
+        lambda: drop(stream=False),
+    ]
+    alone = [ask(body)[1] for body in good]  # one at a time, the server idle
+    for task in bad:  # warm every path before the baseline
+        task()
+    assert _until(lambda: _health(base)["in_flight"] == 0)
+    baseline = _rss_kib(process)
+    stats = _health(base)
+    tasks = [("good", n % 20, n % 3 == 0) for n in range(150)] + [("bad", n % len(bad), False) for n in range(50)]
+    rng.shuffle(tasks)
+
+    def run(task):
+        kind, index, stream = task
+        if kind == "good":
+            return kind, index, *ask(good[index], stream)
+        return kind, index, bad[index](), ""
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(run, tasks))
+    statuses = [status for _, _, status, _ in results]
+    assert not [s for s in statuses if s >= 500], "no 5xx"
+    assert sorted({s for kind, i, s, _ in results if kind == "bad" and i < 4}) == [400, 404, 413]
+    wrong = [(i, text, alone[i]) for kind, i, status, text in results if kind == "good" and text != alone[i]]
+    assert not wrong and all(s == 200 for kind, _, s, _ in results if kind == "good"), wrong[:3]
+    assert len(set(alone)) > 5, "answers differ with the prompt"
+    assert _until(lambda: _health(base)["in_flight"] == 0)
+    after = _health(base)
+    assert after["failed"] == stats["failed"] and after["decoding"] == 0 and after["queued"] == 0
+    dropped = sum(kind == "bad" and index >= 4 for kind, index, _ in tasks)
+    assert after["cancelled"] - stats["cancelled"] == dropped, "every dropped request was cancelled"
+    grown = _rss_kib(process) - baseline
+    print(f"soak: server RSS {baseline // 1024} MiB before, {grown / 1024:+.1f} MiB after")
+    assert grown < 16 * 1024, f"the server kept {grown // 1024} MiB more than its baseline"
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
@@ -189,7 +333,7 @@ def _chromium() -> str | None:
 def test_web_ui_in_headless_chromium(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    base, _ = server
+    base, _, _ = server
     (tmp_path / "figure.png").write_bytes(_png((160, 120), (30, 90, 200)))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:

@@ -25,13 +25,10 @@ from starlette.concurrency import run_in_threadpool
 
 from scitune.config import ServeConfig
 from scitune.contracts import IMAGE_PLACEHOLDER
-from scitune.serve.engine import Busy, Engine, NotReady, Request, Slot, TooLong
+from scitune.serve.engine import Busy, Engine, NotReady, Request, TooLong
 from scitune.serve.limits import Refused, check_max_tokens, check_text, image_from_url
 
 logger = logging.getLogger(__name__)
-
-ApiError = Refused
-"""Every refusal of the API (the limits' own and 404/429/503)."""
 
 CLIENT_CLOSED = 499
 """Status logged for a request whose client went away (nginx's convention); nobody receives it."""

@@ -133,6 +133,7 @@ class Engine:
         self.stats = {"requests": 0, "answered": 0, "cancelled": 0, "failed": 0, "refused_busy": 0, "steps": 0,
                       "batches": 0, "largest_batch": 0}
         self._lock = threading.Condition()
+        self._encoding = threading.Lock()
         self._waiting: deque[Request] = deque()
         self._decoding = 0
         self._inflight = 0
@@ -211,7 +212,8 @@ class Engine:
     def _prepare(self, request: Request) -> None:
         system = self.system_prompt if request.system is None else request.system
         size = request.image.size if request.image is not None else None  # dynamic resolution counts it
-        request.prompt_ids = self._encoder(system).encode_chat(request.turns, size)
+        with self._encoding:  # requests are prepared on many threads; the tokenizer is one object
+            request.prompt_ids = self._encoder(system).encode_chat(request.turns, size)
         if self.context and len(request.prompt_ids) + request.max_tokens > self.context:
             raise TooLong(f"the prompt is {len(request.prompt_ids)} tokens; with max_tokens {request.max_tokens} it "
                           f"exceeds the model's context of {self.context} tokens")
