@@ -196,9 +196,17 @@ class ServeConfig(_Config):
     port: int = Field(8000, ge=0, le=65535)
     """TCP port (0: any free port)."""
     max_batch: int = Field(16, ge=1)
-    """Requests generated together (greedy ones; sampled ones with a seed run alone)."""
+    """Requests decoded together (continuous batching: rows of the running batch)."""
+    max_queue: int = Field(64, ge=0)
+    """Requests that may wait for a place in the batch; beyond `max_batch + max_queue` requests in
+    flight (being read, waiting or decoding) a request is answered 429 with Retry-After, before its
+    body is read: memory stays bounded under any load."""
+    batching: Literal["continuous", "static"] = "continuous"
+    """'continuous': finished rows leave the batch and waiting requests join it between decoding
+    steps; 'static': a batch runs until its longest row is done (the baseline; also what a model
+    the step-wise decoder cannot reproduce exactly is served with, whatever is asked here)."""
     batch_wait_ms: float = Field(10.0, ge=0)
-    """How long the first request of a batch waits for others to join it."""
+    """Static batching: how long the first request of a batch waits for others to join it."""
     max_body_bytes: int = Field(20_000_000, ge=1024)
     """Largest request body."""
     max_image_bytes: int = Field(10_000_000, ge=1024)
@@ -214,7 +222,9 @@ class ServeConfig(_Config):
     allowed_image_dir: Path | None = None
     """Folder whose files may be sent as file:// image URLs (none: file URLs are refused)."""
     system_prompt: str = ""
-    """System message used when a request has none (as at training)."""
+    """System message of requests that bring none (`scitune serve` sets the one the checkpoint was
+    trained with); a request whose messages start with system (or developer) messages uses those
+    instead. The web UI always uses this one."""
 
 
 class VisionConfig(_Config):
