@@ -51,7 +51,7 @@ def curate_figures(recipe: Recipe, run_dir: Path, out_dir: Path, console: Consol
 
     source = figure_source(recipe, run_dir)
     items, image_root = open_figures(source.format, source.path, source.image_root, work_dir=out_dir)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_lm_name(recipe.model.language_model))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_lm_name(recipe.model.tokenizer_name))
     curation = FigureCuration(recipe.curate.figures, out_dir, image_root, tokenizer, seed=recipe.seed)
     result = curation.run(items)
     console.print(f"figures: {result['records_in']} in, {result['records_kept']} kept, {result['records_rejected']} "

@@ -56,7 +56,7 @@ class Run:
             source = data.figure_source(r, run)
             steps.append(Step("curate:figures", partial(data.curate_figures, r, run, run / "curate" / "figures", say),
                               settings={"source": _dump(source), "curate.figures": _dump(r.curate.figures),
-                                        "seed": r.seed, "tokenizer": r.model.language_model},
+                                        "seed": r.seed, "tokenizer": r.model.tokenizer_name},
                               inputs=() if rendered else (source.path,), after=rendered,
                               outputs=(run / "curate" / "figures",)))
             curated.append("curate:figures")

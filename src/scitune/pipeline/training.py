@@ -13,9 +13,9 @@ from scitune.pipeline.data import curated
 
 
 def build_base(recipe: Recipe, target: Path, console: Console) -> None:
-    from scitune.model.build import build_llava
+    from scitune.model.build import build_model
 
-    model, processor = build_llava(recipe.model, seed=recipe.seed)
+    model, processor = build_model(recipe.model, seed=recipe.seed)
     model.save_pretrained(target)
     processor.save_pretrained(target)
     save_recipe(recipe, target / "recipe.yaml")
