@@ -7,6 +7,8 @@ Three sets, each with its own truth:
   from matplotlib, MATLAB, pgfplots…), rendered with pypdfium2 at 400-900 px wide like SciCap's
   images; the truth is the PDF's own text layer. A check that what was tuned on the six real
   figures holds on figures it was not tuned on.
+- pages: figure regions the papers reader crops from the 12 compiled papers at 150 dpi (vector
+  figures, their text layer as the truth; dense, up to 1000 px wide), another check nothing was tuned on.
 - demo: figures the demo renderer draws with matplotlib; the truth is the text it drew (titles,
   labels, legends, not the ticks), so only recall and character accuracy mean something there.
 
@@ -14,7 +16,7 @@ Seconds are CPU seconds of this process per figure (one onnxruntime thread): the
 whatever else the machine runs. Score any OCR JSONL (`scitune ocr --output`) against the real
 figures' truth with --score FILE.
 
-    python benchmarks/ocr_accuracy.py [--set real|pdf|demo] [--engines figure,rapidocr,tesseract]
+    python benchmarks/ocr_accuracy.py [--set real|pdf|pages|demo] [--engines figure,rapidocr,tesseract]
                                       [--ablations] [--lexicon] [--per-figure] [--score OCR.jsonl]
 """
 
@@ -85,6 +87,25 @@ def pdf_set(papers: Path, work: Path, min_words: int = 8, max_words: int = 150) 
             rendered.close()
         found.append((name, image, " ".join(w.text for w in words)))
     print(f"pdf: skipped {len(skipped)} figures whose text layer spells words letter by letter: {', '.join(skipped)}")
+    return found
+
+
+def pages_set(papers: Path, work: Path, dpi: int = 150) -> list[tuple[str, Path, str]]:
+    """Figure regions cropped from the compiled papers' pages by the papers reader, at DPI; the truth
+    is the text layer inside each region. Regions whose layer is unusable are skipped: control
+    characters (fonts without a Unicode map) or words spelled letter by letter."""
+    from scitune.sources.pdf import read_pdf_paper
+
+    found = []
+    for folder in sorted(p for p in papers.iterdir() if p.is_dir()):
+        pdf = folder / "src" / json.loads((folder / "truth.json").read_text(encoding="utf-8"))["pdf"]
+        records, _, _ = read_pdf_paper(pdf, work / folder.name, dpi=dpi, max_pages=40)
+        for record in records:
+            text = " ".join(record.ocr)
+            tokens = text.split()
+            broken = any(ord(c) < 32 for c in text) or sum(len(w) == 1 and w.isalpha() for w in tokens) >= len(tokens) / 3
+            if record.figure_type != "table" and len(tokens) >= 8 and not broken:
+                found.append((f"{folder.name}/{record.source.figure_id}", work / folder.name / record.image, text))
     return found
 
 
@@ -180,7 +201,7 @@ def score_file(path: Path, folder: Path, min_confidence: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("real", "pdf", "demo"), default="real")
+    parser.add_argument("--set", choices=("real", "pdf", "pages", "demo"), default="real")
     parser.add_argument("--engines", default="figure,rapidocr,tesseract")
     parser.add_argument("--ablations", action="store_true", help="the figure engine without each of its ideas")
     parser.add_argument("--lexicon", action="store_true", help="give the figure engine a lexicon: the paper's "
@@ -202,6 +223,8 @@ def main() -> None:
     elif args.set == "pdf":
         figures = pdf_set(args.data / "papers", work)
         contexts = {path: paper_text(args.data / "papers", name) for name, path, _ in figures}
+    elif args.set == "pages":
+        figures = pages_set(args.data / "papers", work)
     else:
         figures = demo_set(work, args.per_type, args.size, contexts)
     lexicons = {}
@@ -211,7 +234,7 @@ def main() -> None:
         built: dict[str, Lexicon] = {}  # one per distinct text (a paper's figures share theirs)
         lexicons = {path: built.setdefault(text, Lexicon.from_text(text)) for path, text in contexts.items()}
         print(f"lexicons: {len(built)}, {sum(map(len, built.values())) // max(1, len(built))} words on average")
-    signs = args.set != "pdf"
+    signs = args.set not in ("pdf", "pages")
     printed = sum(len(text.split()) for _, _, text in figures)
     print(f"{args.set}: {len(figures)} figures, {printed} printed words")
     rows = []
