@@ -33,8 +33,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from scitune.curate.ocr import lines
-from scitune.curate.ocr.score import WordScore, differences, score_words
+from scitune.sources.ocr import lines
+from scitune.sources.ocr.score import WordScore, differences, score_words
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SCITUNE_TEST_DATA", ROOT.parent / "shared" / "data"))
@@ -58,7 +58,7 @@ def pdf_set(papers: Path, work: Path, min_words: int = 8, max_words: int = 150) 
     import pdfplumber
     import pypdfium2
 
-    from scitune.curate.ocr.text_layer import text_layer_words
+    from scitune.sources.ocr.text_layer import text_layer_words
 
     found, skipped = [], []
     for pdf in sorted(papers.glob("*/src/**/*.pdf")):
@@ -130,8 +130,8 @@ def engines(names: list[str], ablations: bool) -> list[tuple[str, object]]:
     made = []
     for name in names:
         if name == "figure":
-            from scitune.curate.ocr.detect import DetectorSettings
-            from scitune.curate.ocr.figure import FigureOcr, FigureOcrSettings
+            from scitune.sources.ocr.detect import DetectorSettings
+            from scitune.sources.ocr.figure import FigureOcr, FigureOcrSettings
 
             base = FigureOcrSettings()
             made.append(("figure", FigureOcr(base)))
@@ -145,7 +145,7 @@ def engines(names: list[str], ablations: bool) -> list[tuple[str, object]]:
                         base, detector=DetectorSettings(target_text_height=1e-9, min_scale=1.0, max_scale=1.0)))),
                 ]
         else:
-            from scitune.curate.ocr import make_engine
+            from scitune.sources.ocr import make_engine
 
             try:
                 made.append((name, make_engine(name)))
@@ -229,7 +229,7 @@ def main() -> None:
         figures = demo_set(work, args.per_type, args.size, contexts)
     lexicons = {}
     if args.lexicon:
-        from scitune.curate.ocr.lexicon import Lexicon
+        from scitune.sources.ocr.lexicon import Lexicon
 
         built: dict[str, Lexicon] = {}  # one per distinct text (a paper's figures share theirs)
         lexicons = {path: built.setdefault(text, Lexicon.from_text(text)) for path, text in contexts.items()}

@@ -64,6 +64,8 @@ class FigureRecord(_Contract):
     figure_type: str | None = Field(description="e.g. 'bar chart'; None when unknown")
     caption: str
     ocr: list[str] = Field(default_factory=list, description="text inside the figure")
+    ocr_from: str | None = Field(default=None, description="where `ocr` came from: 'text_layer' (a PDF's own "
+                                 "text), 'engine:NAME' (read by an OCR engine); None: the corpus itself")
     mentions: list[str] = Field(default_factory=list, description="sentences that cite the figure")
     paragraphs: list[str] = Field(default_factory=list, description="paragraphs that cite it")
     source: Source

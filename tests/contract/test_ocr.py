@@ -12,10 +12,10 @@ from matplotlib.figure import Figure
 
 from scitune.config import FigureCurationConfig
 from scitune.contracts import FigureRecord, read_jsonl
-from scitune.curate.ocr import DEFAULT_ENGINE, OcrCache, lines, make_engine
-from scitune.curate.ocr.rapid import rapidocr_available
-from scitune.curate.ocr.score import WordScore, score_words
-from scitune.curate.ocr.tesseract import tesseract_available
+from scitune.sources.ocr import DEFAULT_ENGINE, OcrCache, lines, make_engine
+from scitune.sources.ocr.rapid import rapidocr_available
+from scitune.sources.ocr.score import WordScore, score_words
+from scitune.sources.ocr.tesseract import tesseract_available
 
 WORDS = ["Temperature", "Pressure", "2048", "Accuracy"]
 
@@ -114,7 +114,7 @@ def test_figure_engine_reads_a_vector_figure_rendered_from_a_real_paper(figure_e
     import pdfplumber
     import pypdfium2
 
-    from scitune.curate.ocr.text_layer import text_layer_words
+    from scitune.sources.ocr.text_layer import text_layer_words
 
     pdf = shared_data_dir / "papers" / "srds2022-epoch-commit" / "src" / "paper" / "figures" / "fig-6b.pdf"
     with pdfplumber.open(pdf) as document:
@@ -167,7 +167,9 @@ def test_curation_fills_missing_ocr_and_keeps_what_records_carry(rendered, tmp_p
     result = FigureCuration(cfg, tmp_path / "out", tmp_path, tokenizer).run(records)
     kept = {r.id: r for r in read_jsonl(tmp_path / "out" / "records_train.jsonl", FigureRecord)}
     assert "Pressure" in " ".join(kept["a"].ocr) and kept["b"].ocr == ["given"]
-    assert result["ocr"]["filled"] == 1 and result["ocr"]["carried"] == 1
+    assert kept["a"].ocr_from == "engine:figure" and kept["b"].ocr_from is None
+    # The quality report says which path each record's text took.
+    assert result["ocr"]["engine:figure"] == 1 and result["ocr"]["carried:corpus"] == 1
 
 
 def test_cache_keys_the_context_a_figure_was_read_with(figure_engine, rendered, tmp_path):
@@ -184,7 +186,7 @@ def test_text_written_about_a_real_figure_corrects_its_unsure_words(figure_engin
     path = shared_data_dir / "scicap_figures" / "1104.4544v1-Figure3-1.png"
     alone = " ".join(lines(figure_engine.read(path)))
     assert "attack" not in alone.split()
-    from scitune.curate.ocr.lexicon import Lexicon
+    from scitune.sources.ocr.lexicon import Lexicon
 
     helped = [w.text for w in figure_engine.read(path, Lexicon.from_text("PDR of normal AODV and of AODV under attack."))]
     assert {"attack", "under"} <= set(helped) and helped.count("AODV") == 2

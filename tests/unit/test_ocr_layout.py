@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from scitune.curate.ocr import layout
-from scitune.curate.ocr.detect import join_vertical
-from scitune.curate.ocr.recognise import _longest_blank
-from scitune.curate.ocr.score import differences, score_words
-from scitune.curate.ocr.words import Word, lines
+from scitune.sources.ocr import layout
+from scitune.sources.ocr.detect import join_vertical
+from scitune.sources.ocr.recognise import _longest_blank
+from scitune.sources.ocr.score import differences, score_words
+from scitune.sources.ocr.words import Word, lines
 
 
 def piece(text, box, source="detector", probe=None, confidence=0.99, line=0):
@@ -97,7 +97,7 @@ def test_longest_blank_run_between_two_characters():
 def test_ctc_likelihood_matches_torch():
     import torch
 
-    from scitune.curate.ocr.lexicon import ctc_log_likelihood
+    from scitune.sources.ocr.lexicon import ctc_log_likelihood
 
     rng = np.random.default_rng(0)
     for labels in ([3, 1, 2], [2, 2], [1], [4, 4, 4, 1]):
@@ -111,7 +111,7 @@ def test_ctc_likelihood_matches_torch():
 
 
 def test_lexicon_finds_near_misses_within_a_distance_that_grows_with_length():
-    from scitune.curate.ocr.lexicon import Lexicon
+    from scitune.sources.ocr.lexicon import Lexicon
 
     lexicon = Lexicon.from_text("Population size and number of generations. The AODV protocol (Journal).")
     assert lexicon.candidates("g:eneraitions") == ["generations"]
@@ -122,7 +122,7 @@ def test_lexicon_finds_near_misses_within_a_distance_that_grows_with_length():
 
 
 def test_unsure_words_take_the_lexicon_word_only_when_the_image_supports_it():
-    from scitune.curate.ocr.lexicon import Lexicon, correct_near_misses
+    from scitune.sources.ocr.lexicon import Lexicon, correct_near_misses
 
     class Probe:
         def __init__(self, scores):
@@ -141,7 +141,7 @@ def test_unsure_words_take_the_lexicon_word_only_when_the_image_supports_it():
 
 
 def test_glued_lexicon_words_are_split_after_a_legend_marker():
-    from scitune.curate.ocr.lexicon import Lexicon, split_glued
+    from scitune.sources.ocr.lexicon import Lexicon, split_glued
 
     lexicon = Lexicon(["AODV", "under", "attack"])
     glued = piece("D-AODVunder", (0, 0, 110, 10), confidence=0.36)
@@ -155,7 +155,7 @@ def test_a_box_holding_two_stacked_lines_is_cut_at_the_blank_rows_between_them()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from scitune.curate.ocr.detect import split_stacked
+    from scitune.sources.ocr.detect import split_stacked
 
     fig = Figure(figsize=(1.2, 0.6), dpi=100)
     FigureCanvasAgg(fig)

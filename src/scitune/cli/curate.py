@@ -202,8 +202,8 @@ def curate_pdf(
     output_dir: Annotated[Path, typer.Option(help="Folder for figures.jsonl, rejected.jsonl, images/.")],
     workers: Workers = 0,
     dpi: Annotated[int, typer.Option(help="Resolution of the cropped figure images.")] = 150,
-    ocr: Annotated[str, typer.Option(help="OCR engine for scanned pages and raster figures: none, tesseract or "
-                                          "rapidocr.")] = "none",
+    ocr: Annotated[str, typer.Option(help="OCR engine for scanned pages and raster figures: none, figure, "
+                                          "rapidocr, tesseract or figure+tesseract.")] = "none",
     engine: Engine = "local",
     ray_address: RayAddress = None,
 ) -> None:
@@ -221,18 +221,20 @@ def curate_pdf(
 @user_errors
 def ocr(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.", exists=True)],
-    engine: Annotated[str, typer.Option(help="tesseract (Debian tesseract-ocr) or rapidocr (pip only).")]
-    = "tesseract",
+    engine: Annotated[str, typer.Option(help="figure (default: RapidOCR's ONNX models, installed by make, read the "
+                                             "way figures are laid out), rapidocr (the library's own pipeline), "
+                                             "tesseract (Debian tesseract-ocr), figure+tesseract.")] = "figure",
     output: Annotated[Path | None, typer.Option(help="JSONL of {image, lines, words with boxes}; default: print.")]
     = None,
     cache: Annotated[Path, typer.Option(help="Cache folder; an image already read (same bytes) is not read again.")]
     = Path.home() / ".cache" / "scitune" / "ocr",
 ) -> None:
-    """Read the text inside figures, with word (Tesseract) or line (RapidOCR) boxes."""
+    """Read the text inside figures: lines of the words the engine is sure of, and every word with its box
+    and confidence."""
     import json
     from dataclasses import asdict
 
-    from scitune.curate.ocr import OcrCache, lines, make_engine
+    from scitune.sources.ocr import OcrCache, lines, make_engine
 
     reader = make_engine(engine)
     if reader is None:
@@ -247,7 +249,8 @@ def ocr(
         for path in files:
             try:
                 words = store.read(path)
-                row = {"image": str(path), "lines": lines(words), "words": [asdict(w) for w in words]}
+                row = {"image": str(path), "lines": lines(words, reader.target_confidence),
+                       "words": [asdict(w) for w in words]}
             except ValueError as error:
                 row = {"image": str(path), "error": str(error)}
             if handle:

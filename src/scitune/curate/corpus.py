@@ -33,7 +33,7 @@ from scitune.config import FigureCurationConfig
 from scitune.contracts import IMAGE_PLACEHOLDER, FigureRecord, Instruction, Rejection
 from scitune.curate.figures import figure_instructions
 from scitune.curate.manifest import write_manifest
-from scitune.curate.ocr import OcrCache, lines, make_engine
+from scitune.sources.ocr import OcrCache, make_engine
 from scitune.figure_types import normalize_figure_type
 from scitune.sources.images import ImageError, check_image, file_digest, inside_root, resolve_image
 from scitune.sources.sentences import split_sentences
@@ -158,7 +158,7 @@ class Stats:
         self.tasks = Counter()
         self.lengths = Counter()  # bin upper edge → targets
         self.truncated = 0
-        self.ocr = Counter()  # filled / carried / failed / empty
+        self.ocr = Counter()  # carried:WHERE / engine:NAME / failed / empty
 
     def add_length(self, tokens: int) -> None:
         self.lengths[next((edge for edge in LENGTH_BINS if tokens <= edge), LENGTH_BINS[-1] * 2)] += 1
@@ -261,18 +261,24 @@ class OcrFill:
 
     def __call__(self, checked: Checked) -> FigureRecord:
         record = checked.record
-        if record.ocr:
-            self.stats.ocr["carried"] += 1
+        if record.ocr:  # counted by where it came from: the corpus, a PDF's text layer, an engine
+            self.stats.ocr[f"carried:{record.ocr_from or 'corpus'}"] += 1
             return record
         if self.cache is None:
             return record
         try:
-            ocr = lines(self.cache.read(Path(checked.path)))
+            # Only the words the engine is sure of reach the target; the caption and the citing
+            # sentences correct its near-misses (words of the figure are often named there).
+            ocr = self.cache.target_lines(Path(checked.path), context=" ".join([record.caption, *record.mentions]))
         except (ValueError, OSError, RuntimeError):
             self.stats.ocr["failed"] += 1
             return record
-        self.stats.ocr["filled" if ocr else "empty"] += 1
-        return record.model_copy(update={"ocr": ocr})
+        if not ocr:
+            self.stats.ocr["empty"] += 1
+            return record
+        engine = f"engine:{self.cache.engine.name}"
+        self.stats.ocr[engine] += 1
+        return record.model_copy(update={"ocr": ocr, "ocr_from": engine})
 
 
 class TargetBuilder:

@@ -10,7 +10,7 @@ text. Mentions: the running text outside captions and regions, in reading order 
 right), hyphenation across line breaks repaired, split into sentences.
 
 A scanned page (an image and no text layer) is read by the OCR engine when one is given (`ocr`:
-an engine name for `scitune.curate.ocr.make_engine`, or an engine); without one it is reported. A
+an engine name for `scitune.sources.ocr.make_engine`, or an engine); without one it is reported. A
 figure region with no text layer (a raster figure) gets its `ocr` lines from the same engine.
 """
 
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scitune.contracts import FigureRecord, Rejection
+from scitune.sources.ocr.text_layer import TEXT_LAYER
+from scitune.sources.ocr.words import lines
 from scitune.sources.paper_text import numbers_cited
 from scitune.sources.pdf_layout import Char, Line, Page, body_font_size, dehyphenate, make_lines, read_page
 from scitune.sources.pdf_regions import CAPTION, Region, caption_text, find_regions
@@ -68,7 +70,7 @@ def _resolve_engine(ocr):
     if ocr is None or ocr == "none":
         return None
     if isinstance(ocr, str):
-        from scitune.curate.ocr import make_engine
+        from scitune.sources.ocr import make_engine
 
         return make_engine(ocr)
     return ocr
@@ -194,11 +196,13 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
                 continue
             inside = [line.text for line in sorted(region.inside, key=lambda line: (line.top, line.x0))
                       if not CAPTION.match(line.text)]
+            read_from = TEXT_LAYER if inside else None
             if not inside and engine is not None:  # a raster figure without a text layer
                 inside = _ocr_lines(engine, Path(out_dir) / image)
+                read_from = f"engine:{engine.name}" if inside else None
             records.append(FigureRecord(
                 id=f"{paper}-{figure_id}", image=image, figure_type=_TYPES.get(caption.kind),
-                caption=caption_text(caption, layout.vocabulary), ocr=inside,
+                caption=caption_text(caption, layout.vocabulary), ocr=inside, ocr_from=read_from,
                 mentions=mentions_of(caption.kind, caption.number, layout.sentences),
                 source={"dataset": DATASET, "paper_id": paper, "figure_id": figure_id, "license": "the paper's own"}))
     except Exception as error:  # a page pdfium cannot parse stops this paper only
@@ -210,7 +214,5 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
 
 
 def _ocr_lines(engine, image: Path) -> list[str]:
-    grouped: dict[int, list[str]] = {}
-    for word in engine.read(image):
-        grouped.setdefault(word.line, []).append(word.text)
-    return [text for _, parts in sorted(grouped.items()) if (text := " ".join(parts).strip())]
+    """The lines of the words the engine is sure of (its target confidence)."""
+    return lines(engine.read(image), getattr(engine, "target_confidence", 0))

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scitune.curate.ocr import layout
-from scitune.curate.ocr.detect import DetectorSettings, TextDetector, join_vertical, split_stacked, turned_lines
-from scitune.curate.ocr.glyphs import Box, scan_glyphs
-from scitune.curate.ocr.lexicon import Lexicon, correct_near_misses, ctc_log_likelihood, split_glued
-from scitune.curate.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
-from scitune.curate.ocr.recognise import LineImage, TextRecogniser, upright
-from scitune.curate.ocr.words import Word
+from scitune.sources.ocr import layout
+from scitune.sources.ocr.detect import DetectorSettings, TextDetector, join_vertical, split_stacked, turned_lines
+from scitune.sources.ocr.glyphs import Box, scan_glyphs
+from scitune.sources.ocr.lexicon import Lexicon, correct_near_misses, ctc_log_likelihood, split_glued
+from scitune.sources.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
+from scitune.sources.ocr.recognise import LineImage, TextRecogniser, upright
+from scitune.sources.ocr.words import Word
 
 logger = logging.getLogger(__name__)
 

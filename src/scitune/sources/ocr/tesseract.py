@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from scitune.curate.ocr.words import Word
+from scitune.sources.ocr.words import Word
 
 INSTALL_HINT = "apt-get install tesseract-ocr tesseract-ocr-eng"
 

@@ -6,7 +6,7 @@
 their words into the same records.
 """
 
-from scitune.curate.ocr.cache import DEFAULT_ENGINE, ENGINE_NAMES, OcrCache, make_engine
-from scitune.curate.ocr.words import Engine, Word, lines
+from scitune.sources.ocr.cache import DEFAULT_ENGINE, ENGINE_NAMES, OcrCache, make_engine
+from scitune.sources.ocr.words import Engine, Word, lines
 
 __all__ = ["DEFAULT_ENGINE", "ENGINE_NAMES", "Engine", "OcrCache", "Word", "lines", "make_engine"]

@@ -20,7 +20,7 @@ from statistics import median
 
 import numpy as np
 
-from scitune.curate.ocr.recognise import word_confidence
+from scitune.sources.ocr.recognise import word_confidence
 
 NUMBER = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+)([eE][-+]?\d+)?%?$")
 LEGEND_DASH = re.compile(r"^[-–—_~=]+(?=[^\W\d_]|\()")

@@ -6,7 +6,7 @@ for the benchmark, which uses the text layer of real figure PDFs as the truth fo
 
 from __future__ import annotations
 
-from scitune.curate.ocr.words import Word
+from scitune.sources.ocr.words import Word
 
 TEXT_LAYER = "text_layer"
 """The `source` a reader records when the words came from the text layer, not from an engine."""

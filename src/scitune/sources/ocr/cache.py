@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from scitune.curate.ocr.words import Engine, Word, lines
+from scitune.sources.ocr.words import Engine, Word, lines
 from scitune.sources.images import file_digest
 
 DEFAULT_ENGINE = "figure"
@@ -24,19 +24,19 @@ def make_engine(name: str) -> Engine | None:
     # Imported on demand: onnxruntime and OpenCV take a moment to load, and a command that never
     # reads a figure should not pay for them.
     if name == "figure":
-        from scitune.curate.ocr.figure import FigureOcr
+        from scitune.sources.ocr.figure import FigureOcr
 
         return FigureOcr()
     if name == "rapidocr":
-        from scitune.curate.ocr.rapid import RapidOcr
+        from scitune.sources.ocr.rapid import RapidOcr
 
         return RapidOcr()
     if name == "tesseract":
-        from scitune.curate.ocr.tesseract import Tesseract
+        from scitune.sources.ocr.tesseract import Tesseract
 
         return Tesseract()
     if name == "figure+tesseract":
-        from scitune.curate.ocr.agreement import FigureWithTesseract
+        from scitune.sources.ocr.agreement import FigureWithTesseract
 
         return FigureWithTesseract()
     raise ValueError(f"unknown OCR engine {name!r}: choose {', '.join(ENGINE_NAMES)} or none")
@@ -63,7 +63,7 @@ class OcrCache:
         lexicon = None
         key = f"{self.engine.name}-{self.engine.settings()}-{file_digest(path)}"
         if context.strip() and getattr(self.engine, "takes_lexicon", False):
-            from scitune.curate.ocr.lexicon import Lexicon
+            from scitune.sources.ocr.lexicon import Lexicon
 
             lexicon = Lexicon.from_text(context)
             key += f"-lex{lexicon.digest()}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from scitune.curate.ocr.glyphs import Box
+from scitune.sources.ocr.glyphs import Box
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def split_stacked(rgb: np.ndarray, boxes: list[Box], text_height: float) -> list
     On small figures the detector merges a tick label with the axis title under it ("5" over
     "Months") into one region, which the recogniser then reads as one line and loses the label.
     """
-    from scitune.curate.ocr.glyphs import ink_mask
+    from scitune.sources.ocr.glyphs import ink_mask
 
     out: list[Box] = []
     for box in boxes:

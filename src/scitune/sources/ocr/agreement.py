@@ -11,9 +11,9 @@ import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
-from scitune.curate.ocr.figure import FigureOcr
-from scitune.curate.ocr.tesseract import Tesseract
-from scitune.curate.ocr.words import Word
+from scitune.sources.ocr.figure import FigureOcr
+from scitune.sources.ocr.tesseract import Tesseract
+from scitune.sources.ocr.words import Word
 
 
 def _key(text: str) -> str:
