@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from scitune.cli.apps import evaluate_app, score_app
-from scitune.cli.common import BatchSize, Limit, SystemPrompt, console, setup_logging, tracked, user_errors
+from scitune.cli.common import BatchSize, Limit, SystemPrompt, console, setup_logging, user_errors
 from scitune.cli.predict import Device, Dtype
 
 Data = Annotated[Path, typer.Option(help="The release as downloaded: official JSON (file or folder) or the Hugging "
@@ -38,7 +38,7 @@ def _run(benchmark, model: Path, output_dir: Path, batch_size: int, max_new_toke
          dtype: str = "auto") -> dict:
     """Generate, score and write the files; print the headline. The checkpoints load as for
     `scitune predict` (one placement rule; DEVICE and DTYPE override it)."""
-    from scitune.cli.predict import _load
+    from scitune.cli.predict import _load, _on_main, _tracked
     from scitune.evaluate import suite
     from scitune.evaluate.benchmarks import Generation
     from scitune.model.build import trained_system_prompt
@@ -58,8 +58,9 @@ def _run(benchmark, model: Path, output_dir: Path, batch_size: int, max_new_toke
         gen = Generation(batch_size, max_new_tokens, system, None, str(model), advance)
         return suite.run(benchmark, llava, processor, output_dir, gen, extracting)
 
-    result = tracked(benchmark.name, len(benchmark.instructions), run_it)
-    _print(result, model.name, benchmark.title, output_dir)
+    result = _tracked(benchmark.name, len(benchmark.instructions), run_it, batch_size)
+    if _on_main():  # under torchrun every rank answered its share; rank 0 scored and writes
+        _print(result, model.name, benchmark.title, output_dir)
     return result
 
 

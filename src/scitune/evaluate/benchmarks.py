@@ -18,6 +18,7 @@ from scitune.contracts import LETTERS, Instruction, Prediction, Problem, read_js
 from scitune.evaluate import html
 from scitune.evaluate.figures import score_figures
 from scitune.evaluate.predict import predict
+from scitune.evaluate.shards import current_ranks
 from scitune.evaluate.report import SHOWN_REFERENCES, plot_categories, plot_confusion
 from scitune.evaluate.answer_rules import Rule, rule_for_format
 from scitune.evaluate.scienceqa import CATEGORIES, REFERENCE_ROWS, Answers, markdown_table, score, scoring_note
@@ -75,6 +76,8 @@ def evaluate_scienceqa(
     prompt_format = ", ".join(formats)
     chosen = [problems[i.id] for i in instructions]
     predictions = {p.id: p for p in _predict(model, processor, instructions, image_root, out_dir, gen)}
+    if not current_ranks().is_main:  # under torchrun every rank answered its share; one scores and writes
+        return {}
     if rule is None:
         rules = {rule_for_format(f) for f in formats}
         if len(rules) > 1:
@@ -125,6 +128,8 @@ def evaluate_figures(
         chosen = [i for i, typed in zip(instructions, is_type) if typed == wanted]
         if chosen:
             _predict(model, processor, chosen, image_root, out_dir, replace(gen, max_new_tokens=tokens))
+    if not current_ranks().is_main:
+        return {}
     predictions = {p.id: p for p in read_jsonl(out_dir / "predictions.jsonl", Prediction)}
     result = score_figures(instructions, predictions.values(), labels)
     result["model"] = gen.model_name

@@ -124,7 +124,7 @@ def write_report(run_dir: Path, title: str, evaluations: dict[str, dict], histor
     plot_accuracy(evaluations, plots / "accuracy.png")
     first = next(iter(evaluations.values()))
     has_figures, has_questions = "figures" in first, "questions" in first
-    header, rule = ["model"], ["---"]
+    header = ["model"]
     if has_figures:
         header += ["figure type (%)", "caption BLEU-4", "ROUGE-L", "CIDEr"]
     if has_questions:

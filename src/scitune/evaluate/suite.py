@@ -30,6 +30,7 @@ from scitune.contracts import IMAGE_PLACEHOLDER, Instruction, Prediction, read_j
 from scitune.evaluate import html
 from scitune.evaluate.benchmarks import Generation, example_rows
 from scitune.evaluate.predict import predict
+from scitune.evaluate.shards import current_ranks
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ def run(benchmark: Benchmark, model: LlavaForConditionalGeneration, processor: L
         prompts = {pid: benchmark.extraction_prompt(pid, text) for pid, text in texts.items() if text.strip()}
         extracted = model_extractions(ex_model, ex_processor, prompts, out_dir / "extractions.jsonl", ex_name,
                                       gen.batch_size)
+    if not current_ranks().is_main:  # under torchrun every rank answered its share; one scores and writes
+        return {}
     scores = benchmark.score(texts, failed, extracted)
     scores["model"] = gen.model_name
     write_outputs(benchmark, scores, predictions, out_dir, Path(gen.model_name).name or "this model")
