@@ -78,7 +78,8 @@ def chat(
     prompt = trained_system_prompt(model) if system_prompt is None else system_prompt
     engine = Engine(model, max_batch=1, batch_wait_ms=0, system_prompt=prompt, device=device, dtype=dtype)
     with console.status(f"loading {model.name}…"):
-        engine.wait_ready()
+        while not engine.wait_ready(0.2) and engine.error is None:  # a failed load never becomes ready
+            pass
     if engine.error:
         raise ValueError(engine.error)
     figure = Image.open(image).convert("RGB") if image else None

@@ -224,6 +224,7 @@ def run_stage(
         lr_scheduler_type=stage.lr_scheduler_type,
         warmup_steps=stage.warmup_ratio,
         weight_decay=stage.weight_decay,
+        optim="adamw_torch",  # torch's AdamW, as before the optimizer moved into Trainer's hook (same numbers)
         logging_steps=stage.logging_steps,
         save_steps=stage.save_steps,
         save_total_limit=stage.save_total_limit,
