@@ -22,6 +22,8 @@ LOCK_PLATFORM ?= x86_64-manylinux_2_28
 LOCK_TORCH ?= torch==2.13.0+cpu
 TORCH_LINKS ?= --find-links /opt/wheels
 LOCK_ARGS ?=
+# The extras in the lock (.ci/lock.py's UNLOCKED_EXTRAS are installed apart).
+LOCK_EXTRAS ?= --extra test --extra ray
 UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
 	--python-platform $(LOCK_PLATFORM) --custom-compile-command "make lock" $(LOCK_ARGS)
 
@@ -48,7 +50,7 @@ lock:  ## refresh requirements.lock from pyproject.toml (needs the package index
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
 	echo "$(LOCK_TORCH)" > $(VENV)/lock-torch.txt
-	$(UV_COMPILE) pyproject.toml --all-extras $(TORCH_LINKS) --constraint $(VENV)/lock-torch.txt \
+	$(UV_COMPILE) pyproject.toml $(LOCK_EXTRAS) $(TORCH_LINKS) --constraint $(VENV)/lock-torch.txt \
 		--no-emit-package torch -o $(LOCK)
 	echo "$(EMBEDDED_LM)" | $(UV_COMPILE) - --no-deps -o $(EMBEDDED_LOCK)
 	$(PYTHON) .ci/lock.py stamp

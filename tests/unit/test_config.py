@@ -12,7 +12,8 @@ RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 def test_every_shipped_recipe_loads_and_validates(path):
     recipe = load_recipe(path)
     assert recipe.stages, "a recipe without stages trains nothing"
-    assert recipe.stages[0].train["language_model"] == "frozen", "stage 1 aligns concepts with the LM frozen"
+    if recipe.corpus.has_figures:  # ScienceQA-only recipes tune the LM from their first stage
+        assert recipe.stages[0].train["language_model"] == "frozen", "stage 1 aligns concepts with the LM frozen"
 
 
 def _write(tmp_path, text):

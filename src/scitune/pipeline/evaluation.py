@@ -26,10 +26,10 @@ def evaluate_checkpoint(recipe: Recipe, run_dir: Path, name: str, model_dir: Pat
                         console: Console) -> dict:
     """Scores of the checkpoint in MODEL_DIR on every held-out set the run has; writes OUT/scores.json."""
     from scitune.evaluate.benchmarks import Generation, evaluate_figures, evaluate_scienceqa
-    from scitune.model.build import load_llava
+    from scitune.model.build import load_for_inference
     from scitune.sources.instructions import read_instructions
 
-    model, processor = load_llava(model_dir)
+    model, processor = load_for_inference(model_dir)  # the GPU when there is one; fp32 on a CPU
     e = recipe.evaluate
     model_name = f"{recipe.name}/{name}"
     scores: dict = {}
