@@ -80,7 +80,7 @@ def test_ray_engine_equals_the_in_process_engine(tmp_path):
             "unreadable_image", "empty_caption", "unknown_figure_type", "image_placeholder_in_text",
             "first_sentence_too_long", "invalid_record"} <= set(kinds), kinds
     ocr = local["quality"]["ocr"]
-    assert local["quality"]["adds_up"] and ocr["carried"] > 0 and ocr.get("filled", 0) + ocr.get("empty", 0) > 0
+    assert local["quality"]["adds_up"] and ocr["carried:corpus"] > 0 and ocr.get("engine:figure", 0) + ocr.get("empty", 0) > 0
     assert local["quality"]["ocr"]["cache_misses"] == ray["quality"]["ocr"]["cache_misses"] > 0
 
 

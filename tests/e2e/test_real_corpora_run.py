@@ -76,7 +76,7 @@ def test_run_on_real_arxiv_figures_and_scienceqa(shared_data_dir, tmp_path):
     out = tmp_path / "run"
     _run(recipe, out)
     quality = json.loads((out / "curate" / "figures" / "quality.json").read_text())
-    assert quality["records_kept"] == len(figures) and quality["ocr"]["filled"] == len(figures)
+    assert quality["records_kept"] == len(figures) and quality["ocr"]["engine:figure"] == len(figures)
     scores = json.loads((out / "eval" / "stage2" / "scores.json").read_text())
     assert scores["questions"]["counts"]["Avg"] == 50 and scores["questions"]["counts"]["IMG"] == 24
 
