@@ -307,7 +307,7 @@ class Decoder:
         real = torch.tensor([row is not None for row in self.places], dtype=torch.long, device=self.device)
         self._mask = torch.cat([self._mask, real[:, None]], 1)
         # Each row's first real column (its tokens are contiguous up to the last column); -1: ballast.
-        starts = [int(self._mask[i].argmax()) if row is not None else -1 for i, row in enumerate(self.places)]
+        starts = torch.where(real.bool(), self._mask.argmax(1), -1).tolist()
         logits = self.model(input_ids=self._last[:, None], position_ids=self._positions[:, None],
                             past_key_values=self._cache, use_cache=True, logits_to_keep=1,
                             scitune_row_starts=starts).logits[:, -1]
