@@ -417,7 +417,7 @@ class EvaluateConfig(_Config):
     batch_size: int = Field(16, ge=1)
     """Prompts per generation batch (results do not depend on it)."""
     max_new_tokens_figures: int = Field(48, ge=1)
-    """Tokens generated per figure item: type labels stop at end-of-text, CTOM descriptions use more."""
+    """Tokens generated per figure description; a type question gets only its longest label's tokens + 4."""
     max_new_tokens_questions: int = Field(96, ge=1)
     """Tokens generated for multiple-choice questions (LEPA writes lecture and solution first)."""
     limit: int | None = Field(None, ge=1)
