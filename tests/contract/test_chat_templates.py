@@ -156,7 +156,9 @@ def test_a_base_lm_learns_to_stop(tmp_path):
     write_jsonl(tmp_path / "questions.jsonl", items)
     model, processor = build_llava(ModelConfig(language_model=str(templateless_lm(tmp_path / "lm", True)),
                                                vision=VISION))
-    stage = StageConfig(name="s", data="questions", learning_rate=1e-2, epochs=40, batch_size=6, report_to=[],
+    # lr 3e-3 for 60 steps converges (loss ~0.1) on every seed tried; 1e-2 for 40 stopped at loss ~1
+    # and failed on one CPU model and not another (float rounding decides a run that has not converged).
+    stage = StageConfig(name="s", data="questions", learning_rate=3e-3, epochs=60, batch_size=6, report_to=[],
                         save_steps=1000, logging_steps=10, warmup_ratio=0.0, lr_scheduler_type="constant",
                         train={"vision_tower": "frozen", "multi_modal_projector": "frozen", "language_model": "full"})
     final = run_stage(load_recipe(shipped_recipe("tiny")), stage, model, processor,
