@@ -58,17 +58,11 @@ def _one_row(row: dict, reader: Callable, out_dir: str) -> dict:
 
 def _on_ray(sources: list[Path], out_dir: Path, reader: Callable, workers: int, address: str | None) -> Iterator:
     """`_one` for every paper as Ray tasks (one CPU each), results in the order of SOURCES."""
-    import ray
     import ray.data
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
-        if address:
-            ray.init(address=address, **quiet)
-        else:
-            ray.init(num_cpus=workers or None, include_dashboard=False, **quiet)
-    try:
+    from scitune.curate.ray_engine import ray_instance
+
+    with ray_instance(address, workers):
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
@@ -77,9 +71,6 @@ def _on_ray(sources: list[Path], out_dir: Path, reader: Callable, workers: int, 
                           compute=ray.data.TaskPoolStrategy(size=workers or None))
         for row in rows.iter_rows():
             yield json.loads(row["found"]), json.loads(row["refused"]), row["pages"], row["seconds"]
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def curate_papers(sources: list[Path], out_dir: Path, reader: Callable, workers: int = 0,

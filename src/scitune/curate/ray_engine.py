@@ -27,6 +27,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from scitune.config import FigureCurationConfig
@@ -201,6 +202,26 @@ class Targets:
         return _table([*out, _stats_row(stats)])
 
 
+@contextmanager
+def ray_instance(address: str | None, workers: int) -> Iterator[None]:
+    """Ray as the caller asked: the cluster at ADDRESS, or a local instance of WORKERS CPUs (0: all
+    cores); one already started is used as it is and left running, one started here is shut down."""
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            ray.init(num_cpus=workers or None, include_dashboard=False, **quiet)
+    try:
+        yield
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def curate_on_ray(cfg: FigureCurationConfig, out_dir: Path, image_root: Path, tokenizer, seed: int,
                   reader: Callable[[], Iterator[FigureRecord | Rejection]], address: str | None = None,
                   workers: int = 0, ocr_cache: Path | None = None,
@@ -219,15 +240,8 @@ def curate_on_ray(cfg: FigureCurationConfig, out_dir: Path, image_root: Path, to
     # the user's business here: the CLI shows its own progress, failures still raise.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"ray\.data\..*")
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    started_here = not ray.is_initialized()
-    if started_here:
-        quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
-        if address:
-            ray.init(address=address, **quiet)
-        else:
-            ray.init(num_cpus=workers or None, include_dashboard=False, **quiet)
-    clock = time.perf_counter()
-    try:
+    with ray_instance(address, workers):
+        clock = time.perf_counter()
         size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # deterministic output order, and dedupe waits less
@@ -282,6 +296,3 @@ def curate_on_ray(cfg: FigureCurationConfig, out_dir: Path, image_root: Path, to
         name = getattr(tokenizer, "name_or_path", "")
         return finish(out_dir, stats, cfg, seed, Path(image_root), None, name,
                       ocr_counts=tuple(cache) if cfg.ocr != "none" else None)
-    finally:
-        if started_here:
-            ray.shutdown()

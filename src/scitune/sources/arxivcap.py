@@ -9,29 +9,16 @@ shard never become paths. ArxivCap has no figure type: T is left out for these r
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from scitune.contracts import FigureRecord, Rejection
+from scitune.sources.images import store_image
 from scitune.sources.streams import has_bad_text, texts
 
 LICENSE = "CC BY 4.0 (ArxivCap; each paper keeps its own license)"
-_SUFFIX = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}
-
-
-def _store(data: bytes, image_dir: Path) -> str:
-    suffix = next((s for magic, s in _SUFFIX.items() if data.startswith(magic)), ".bin")
-    name = hashlib.sha1(data).hexdigest() + suffix
-    target = image_dir / name[:2] / name
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
-    return f"{name[:2]}/{name}"
 
 
 def read_arxivcap(shards: list[Path], image_dir: Path, dataset: str = "arxivcap") -> Iterator[FigureRecord | Rejection]:
@@ -61,7 +48,7 @@ def _record(paper, record_id, figure, pair, image_dir, dataset, where) -> Figure
     if has_bad_text(caption, pair.get("image_ocr")):
         return Rejection(id=record_id, dataset=dataset, where=where, kind="invalid_utf8", reason="text is not valid UTF-8")
     return FigureRecord(
-        id=f"{dataset}-{record_id}", image=_store(data, image_dir), figure_type=None, caption=caption,
+        id=f"{dataset}-{record_id}", image=store_image(data, image_dir), figure_type=None, caption=caption,
         ocr=texts(pair.get("image_ocr")),
         source={"dataset": dataset, "paper_id": paper, "figure_id": str(pair.get("image_file") or record_id),
                 "license": LICENSE},

@@ -91,3 +91,23 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+_SUFFIX = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp", b"BM": ".bmp"}
+
+
+def store_image(data: bytes, image_dir: Path | None) -> str:
+    """Write image bytes once under their SHA-1 (names from the file never become paths); returns
+    the path relative to IMAGE_DIR. Atomic, so a killed run never leaves half an image behind.
+    IMAGE_DIR None only names the file (scoring needs no pixels)."""
+    suffix = next((s for magic, s in _SUFFIX.items() if data.startswith(magic)), ".bin")
+    name = hashlib.sha1(data).hexdigest() + suffix
+    if image_dir is None:
+        return f"{name[:2]}/{name}"
+    target = Path(image_dir) / name[:2] / name
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return f"{name[:2]}/{name}"

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from scitune.sources.latex_tree import read_group as tree_group
+
 FLOATS = {"figure": "Figure", "figure*": "Figure", "wrapfigure": "Figure", "SCfigure": "Figure",
           "sidewaysfigure": "Figure", "table": "Table", "table*": "Table", "wraptable": "Table",
           "sidewaystable": "Table", "deluxetable": "Table", "deluxetable*": "Table", "algorithm": "Algorithm",
@@ -34,26 +36,8 @@ _ROMAN_TABLES = re.compile(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{(?:revtex4[^}
 
 
 def read_group(text: str, start: int) -> tuple[str, int] | None:
-    """The `{…}` group opening at START (nested groups kept) and the index after it."""
-    while start < len(text) and text[start] in " \t\n":
-        start += 1
-    if start >= len(text) or text[start] != "{":
-        return None
-    depth = 0
-    index = start
-    while index < len(text):
-        char = text[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1:index], index + 1
-        index += 1
-    return None
+    """The `{…}` group opening at START, or after blanks there (a command's argument)."""
+    return tree_group(text, start, skip_space=True)
 
 
 def environment_end(text: str, env: str, start: int) -> int:

@@ -104,7 +104,11 @@ def preamble_and_body(text: str) -> tuple[str, str]:
     return text[:begin.start()], text[begin.end():].split("\\end{document}")[0]
 
 
-def _read_group(text: str, start: int) -> tuple[str, int] | None:
+def read_group(text: str, start: int, skip_space: bool = False) -> tuple[str, int] | None:
+    """The `{…}` group opening at START (nested groups kept) and the index after it; SKIP_SPACE: the
+    group may follow blanks and newlines (a command's argument may)."""
+    while skip_space and start < len(text) and text[start] in " \t\n":
+        start += 1
     if start >= len(text) or text[start] != "{":
         return None
     depth = 0
@@ -145,11 +149,11 @@ def collect_macros(text: str, folder: Path | None = None) -> dict[str, Macro]:
     for source in sources:
         for match in re.finditer(r"\\(?:re)?(?:newcommand|providecommand|DeclareRobustCommand)\*?\s*"
                                  r"\{?\\([A-Za-z@]+)\}?\s*(?:\[(\d)\])?\s*(?:\[([^\]]*)\])?\s*(?=\{)", source):
-            group = _read_group(source, match.end())
+            group = read_group(source, match.end())
             if group is not None and match.group(1) not in macros:
                 macros[match.group(1)] = Macro(group[0], int(match.group(2) or 0), match.group(3))
         for match in re.finditer(r"\\(?:g|e|x)?def\s*\\([A-Za-z@]+)((?:#\d)*)\s*(?=\{)", source):
-            group = _read_group(source, match.end())
+            group = read_group(source, match.end())
             if group is not None and match.group(1) not in macros:
                 macros[match.group(1)] = Macro(group[0], len(match.group(2)) // 2)
     return macros
@@ -178,7 +182,7 @@ def expand_macros(text: str, macros: dict[str, Macro], rounds: int = 4) -> str:
                     args.append(macro.default)
             while len(args) < macro.arguments:
                 spaces = len(text[end:]) - len(text[end:].lstrip())
-                group = _read_group(text, end + spaces)
+                group = read_group(text, end + spaces)
                 if group is None:
                     single = text[end + spaces:end + spaces + 1]
                     args.append(single)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -10,6 +9,8 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from scitune.sources.images import store_image  # noqa: F401  (the readers' import point)
 
 log = logging.getLogger(__name__)
 
@@ -69,26 +70,6 @@ class BenchmarkSet(Generic[Item]):
         log.info("%s: %d items read, %d rejected", name, len(self.items), len(self.rejected))
         for item_id, reason in self.rejected[:10]:
             log.warning("%s: %s rejected: %s", name, item_id, reason)
-
-
-_SUFFIX = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp", b"BM": ".bmp"}
-
-
-def store_image(data: bytes, image_dir: Path | None) -> str:
-    """Write image bytes once under their SHA-1 (names from the file never become paths); returns
-    the path relative to IMAGE_DIR. Atomic, so a killed run never leaves half an image behind.
-    IMAGE_DIR None only names the file (scoring needs no pixels)."""
-    suffix = next((s for magic, s in _SUFFIX.items() if data.startswith(magic)), ".bin")
-    name = hashlib.sha1(data).hexdigest() + suffix
-    if image_dir is None:
-        return f"{name[:2]}/{name}"
-    target = Path(image_dir) / name[:2] / name
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
-    return f"{name[:2]}/{name}"
 
 
 def image_bytes(value: object) -> bytes | None:
