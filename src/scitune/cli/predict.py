@@ -145,7 +145,7 @@ def score_scienceqa(
         help="Predictions JSONL ({id, text}), LLaVA answers JSONL, or official results JSON.", exists=True)],
     splits: SplitsPath = None,
     split: SplitName = None,
-    policy: Annotated[str, typer.Option(help="Unparseable or missing answers: wrong (official), random, exclude.")]
+    policy: Annotated[str, typer.Option(help="Unparseable or missing answers: wrong (LLaVA-1.5's eval_science_qa.py), random (ScienceQA's own evaluator draws one), exclude.")]
     = "wrong",
     seed: Annotated[int, typer.Option(help="Seed of the 'random' policy.")] = 0,
     rule: AnswerRule = "official",

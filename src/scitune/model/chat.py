@@ -227,7 +227,7 @@ def chat_template_for(name: str, tokenizer: PreTrainedTokenizerBase) -> str:
            f"{{%- if ns.system -%}}{{{{ {_literal(sys_before)} + ns.system + {_literal(sys_after)} }}}}{{%- endif -%}}")
         + "\n{%- for message in messages -%}\n"
         "{%- if message['role'] == 'user' -%}"
-        f"{{%- set body = text(message['content']) -%}}"
+        "{%- set body = text(message['content']) -%}"
         + (f"{{%- if not ns.seen_user and ns.system -%}}{{%- set body = {_literal(sys_before)} + ns.system + "
            f"{_literal(sys_after)} + body -%}}{{%- endif -%}}" if chat.system_in_user else "")
         + f"{{%- if ns.answered -%}}{{{{ {_literal(later_before)} + body + {_literal(later_after)} }}}}"
