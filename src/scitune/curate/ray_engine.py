@@ -64,6 +64,7 @@ def _settle() -> None:
     gc.collect()
     gc.freeze()
 
+
 STATS = "#stats"
 
 
