@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pydantic import model_validator
 
-from scitune.sources.benchmarks.common import (BenchmarkItem, BenchmarkSet, image_bytes, parquet_files,
-                                               parquet_rows, store_image)
+from scitune.sources.benchmarks.common import BenchmarkItem, BenchmarkSet, image_bytes, parquet_files, parquet_rows
+from scitune.sources.images import store_image
 
 
 class AI2DItem(BenchmarkItem):

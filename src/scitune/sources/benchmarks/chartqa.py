@@ -21,7 +21,8 @@ from typing import Literal
 from pydantic import field_validator
 
 from scitune.sources.benchmarks.common import (BenchmarkItem, BenchmarkSet, image_bytes, parquet_columns,
-                                               parquet_files, parquet_rows, split_of, store_image)
+                                               parquet_files, parquet_rows, split_of)
+from scitune.sources.images import store_image
 
 SPLITS = ("human", "augmented")
 

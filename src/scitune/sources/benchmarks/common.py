@@ -10,8 +10,6 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from scitune.sources.images import store_image  # noqa: F401  (the readers' import point)
-
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item", bound=BaseModel)

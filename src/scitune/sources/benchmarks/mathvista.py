@@ -18,8 +18,9 @@ from typing import Literal
 
 from pydantic import field_validator, model_validator
 
-from scitune.sources.benchmarks.common import (BenchmarkItem, BenchmarkSet, image_bytes, parquet_files,
-                                               parquet_rows, split_of, store_image)
+from scitune.sources.benchmarks.common import (BenchmarkItem, BenchmarkSet, image_bytes, parquet_files, parquet_rows,
+                                               split_of)
+from scitune.sources.images import store_image
 
 CATEGORY_KEYS = ("question_type", "answer_type", "language", "source", "category", "task", "context", "grade",
                  "skills")

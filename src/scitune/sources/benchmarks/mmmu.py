@@ -19,8 +19,9 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from scitune.sources.benchmarks.common import (BenchmarkItem, BenchmarkSet, image_bytes, parquet_files,
-                                               parquet_rows, split_of, store_image)
+from scitune.sources.benchmarks.common import (BenchmarkItem, BenchmarkSet, image_bytes, parquet_files, parquet_rows,
+                                               split_of)
+from scitune.sources.images import store_image
 
 # MMMU `eval/utils/data_utils.py` DOMAIN_CAT2SUB_CAT: the six disciplines and their 30 subjects.
 DISCIPLINES: dict[str, tuple[str, ...]] = {

@@ -20,8 +20,9 @@ from typing import Literal
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import model_validator
 
-from scitune.sources.benchmarks.common import (BenchmarkItem, BenchmarkSet, image_bytes, parquet_files,
-                                               parquet_rows, split_of, store_image)
+from scitune.sources.benchmarks.common import (BenchmarkItem, BenchmarkSet, image_bytes, parquet_files, parquet_rows,
+                                               split_of)
+from scitune.sources.images import store_image
 from scitune.sources.images import DEFAULT_MAX_PIXELS
 
 TASKS = ("Figure2Caption", "Caption2Figure")
