@@ -5,8 +5,9 @@ and how fast: on real papers (LaTeX source + the PDF of the same paper) and on o
 
 Real papers are scored against benchmarks/papers_expected.json: per paper, every printed figure and
 table (counted in the PDF by hand), its caption as the source gives it, and whether the body cites
-it. A caption is exact when it equals the expected one after LaTeX markup, math delimiters, spacing
-and case are dropped (`paper_text.caption_key`). A crop is checked when it is at least 64 px on
+it. A caption is exact when it equals the expected one after labels ('Figure 3:'), LaTeX markup,
+math delimiters, spacing and case are dropped (`paper_text.caption_key`); a caption read from a PDF
+is keyed as the plain text it is. A crop is checked when it is at least 64 px on
 each side and, for a crop taken from a PDF, no running text and no other caption lies inside it.
 """
 
@@ -37,9 +38,12 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _matches(record_caption: str, expected: str, panel: str) -> bool:
-    got = caption_key(strip_caption_label(record_caption), latex=True)
-    want = caption_key(expected, latex=True)
+def _matches(record_caption: str, expected: str, panel: str, printed: bool) -> bool:
+    """The label is dropped from both sides (three expected captions carry 'Table I:'). A caption
+    read from a PDF (PRINTED) is plain text: read as LaTeX, its '%' would start a comment and cut
+    off the rest ('(in %) of the selected subset size …')."""
+    got = caption_key(strip_caption_label(record_caption), latex=not printed)
+    want = caption_key(strip_caption_label(expected), latex=True)
     return got == want or (panel != "" and got.startswith(want + panel))
 
 
@@ -73,7 +77,8 @@ def pdf_crop_problems(pdf: Path) -> dict[str, str]:
         document.close()
 
 
-def score(records: list[dict], expected: dict, out: Path, problems: dict[str, str] | None) -> dict:
+def score(records: list[dict], expected: dict, out: Path, problems: dict[str, str] | None,
+          printed: bool = False) -> dict:
     by_id: dict[str, list[dict]] = {}
     for record in records:
         base = re.sub(r"(?<=\d)[a-z]$", "", record["source"]["figure_id"])
@@ -88,7 +93,7 @@ def score(records: list[dict], expected: dict, out: Path, problems: dict[str, st
             continue
         result["found"] += 1
         panels = [r["source"]["figure_id"][len(figure_id):] for r in found]
-        if all(_matches(r["caption"], truth["caption"], p) for r, p in zip(found, panels)):
+        if all(_matches(r["caption"], truth["caption"], p, printed) for r, p in zip(found, panels, strict=True)):
             result["exact"] += 1
         else:
             result["misses"].append(f"{figure_id}: caption {found[0]['caption'][:70]!r}")
@@ -125,7 +130,8 @@ def real_papers(folder: Path, work: Path) -> list[tuple[str, str, dict, float]]:
         out = work / "pdf" / name
         records, rejected, pages = read_pdf_paper(src / paper["pdf"], out)
         pdf_seconds = time.perf_counter() - started
-        result = score([r.model_dump() for r in records], paper["figures"], out, pdf_crop_problems(src / paper["pdf"]))
+        result = score([r.model_dump() for r in records], paper["figures"], out, pdf_crop_problems(src / paper["pdf"]),
+                       printed=True)
         result["rejected"] = [f"{r.id.split('-')[-1]} {r.kind}" for r in rejected]
         result["pages"] = pages
         rows.append((name, "PDF", result, pdf_seconds))

@@ -103,3 +103,12 @@ def test_archive_batch_and_escaping_members(tmp_path):
     assert "archive member refused" in lines and "broken" in lines
     assert not (tmp_path.parent / "escaped.tex").exists() and not (out.parent / "escaped.tex").exists()
     assert '"paper_id": "2301.00001"' in (out / "figures.jsonl").read_text()
+
+
+def test_labels_of_included_files_come_from_their_own_aux(tmp_path):
+    from scitune.sources.tex import parse_aux
+
+    (tmp_path / "ms.aux").write_text("\\newlabel{fig:a}{{1}{2}}\n\\@input{supplemental.aux}\n")
+    (tmp_path / "supplemental.aux").write_text("\\newlabel{sec:setup}{{B.1}{30}{Setup}{subsection.B.1}{}}\n"
+                                               "\\@input{ms.aux}\n")
+    assert parse_aux(tmp_path / "ms.aux") == {"fig:a": ("1", 2), "sec:setup": ("B.1", 30)}

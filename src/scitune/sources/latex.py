@@ -146,7 +146,9 @@ def latex_reader(source: Path, out_dir: Path, dpi: int = 150, compile: bool = Tr
 
 
 class _PdfSource:
-    """Regions of the PDF the drawn figures are cropped from, found on first use."""
+    """Regions of the PDF the drawn figures are cropped from, found on first use: the paper compiled
+    here, and the PDF beside the source (or given) for what the compiled one lacks (a compile with
+    stand-ins for missing packages may stop pages early)."""
 
     def __init__(self, folder: Path, main: Path, compile: bool, given: Path | None, notes: list[tuple[str, str]]):
         self.folder, self.main, self.compile, self.given, self.notes = folder, main, compile, given, notes
@@ -155,6 +157,7 @@ class _PdfSource:
         self.labels: dict[str, tuple[str, int]] = {}
         self.compiled = None
         self.tried = False
+        self.fallback = None  # (document, layout) of the PDF beside the source, when a compiled one came first
 
     def open(self):
         if self.tried:
@@ -174,45 +177,70 @@ class _PdfSource:
             except (TexUnavailable, TexFailed) as error:
                 self.notes.append((error.kind, str(error)))
         if path is None:
-            beside = self.main.with_suffix(".pdf")
-            path = self.given if self.given is not None else beside if beside.is_file() else None
-            if path is not None:
-                self.notes.append(("pdf_fallback", f"figures drawn by TeX taken from {path.name} (verified by caption)"))
+            path = self._beside()
         if path is None:
             return None
+        self.document, self.layout = self._read(path)
+        return self.layout
+
+    def _beside(self) -> Path | None:
+        beside = self.main.with_suffix(".pdf")
+        path = self.given if self.given is not None else beside if beside.is_file() else None
+        if path is not None:
+            self.notes.append(("pdf_fallback", f"figures drawn by TeX taken from {path.name} (verified by caption)"))
+        return path
+
+    def _read(self, path: Path):
         import pypdfium2 as pdfium
 
         from scitune.sources.pdf import layout_paper
 
+        document = None
         try:
-            self.document = pdfium.PdfDocument(str(path))
-            self.layout = layout_paper(self.document, 200)
+            document = pdfium.PdfDocument(str(path))
+            return document, layout_paper(document, 200)
         except Exception as error:  # a damaged PDF only costs the drawn figures
             self.notes.append(("unreadable_pdf", f"{path.name}: {type(error).__name__}: {error}"))
-            self.layout = None
-        return self.layout
+            return document, None
+
+    def _layouts(self):
+        if self.open() is not None:
+            yield self.document, self.layout
+        if self.compiled is not None:
+            if self.fallback is None:
+                path = self._beside()
+                self.fallback = self._read(path) if path is not None else (None, None)
+            if self.fallback[1] is not None:
+                yield self.fallback
 
     def find(self, unit: Unit, caption: str):
-        layout = self.open()
-        if layout is None:
-            return None
-        key = caption_key(caption, latex=True)
-        best, best_score = None, 0.0
-        for region in layout.regions:
-            if region.caption.kind != unit.kind or region.box is None:
-                continue
-            from scitune.sources.pdf_regions import caption_text
+        """(document, region) of UNIT, the region whose caption reads like CAPTION; None if no PDF has it."""
+        from scitune.sources.pdf_regions import caption_text
 
-            score = similarity(key, caption_key(strip_caption_label(caption_text(region.caption))))
-            if region.caption.number == unit.number:
-                score += 0.2
-            if score > best_score:
-                best, best_score = region, score
-        return best if best_score >= 0.8 else None
+        key = caption_key(caption, latex=True)
+        for document, layout in self._layouts():
+            best, best_score = None, 0.0
+            for region in layout.regions:
+                if region.caption.kind != unit.kind or region.box is None:
+                    continue
+                printed = caption_key(strip_caption_label(caption_text(region.caption)))
+                score = similarity(key, printed)
+                if len(printed) >= 60 and len(key) > 2 * len(printed):
+                    # The caption's opening, when the PDF reader stopped where the caption goes on in
+                    # smaller type (a \footnotesize list of sources inside \caption).
+                    score = max(score, similarity(key[:len(printed)], printed) - 0.1)
+                if region.caption.number == unit.number:
+                    score += 0.2
+                if score > best_score:
+                    best, best_score = region, score
+            if best_score >= 0.8:
+                return document, best
+        return None
 
     def close(self):
-        if self.document is not None:
-            self.document.close()
+        for document in (self.document, self.fallback[0] if self.fallback else None):
+            if document is not None:
+                document.close()
         if self.compiled is not None:
             self.compiled.cleanup()
 
@@ -315,12 +343,13 @@ def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Pa
     resolved = [(p, find_graphic(p.file, dirs, folder)) for p in files]
     full = f"{name}: {caption}"
     if _needs_pdf(unit, dirs, folder):
-        region = pdf_source.find(unit, caption)
-        if region is not None:
+        found = pdf_source.find(unit, caption)
+        if found is not None:
             from scitune.sources.pdf import crop
 
+            document, region = found
             image = f"images/{paper}/{unit.figure_id}.png"
-            crop(pdf_source.document, region.caption.page, region.box, dpi, out_dir / image)
+            crop(document, region.caption.page, region.box, dpi, out_dir / image)
             return [record(unit.figure_id, image, full)]
         missing = [p.file for p, found in resolved if found is None]
         if missing:

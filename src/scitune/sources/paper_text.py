@@ -25,12 +25,17 @@ _NAMES = {
 _NUMBER = r"[A-Z]?\d+"
 # One figure number with an optional panel letter: 3, 3a, 3(a), S1, A.2 is not a figure number.
 _ONE = _NUMBER + r"(?:\s?\(?[a-z]\)?(?![a-z]))?"
-_LIST = _ONE + r"(?:\s*(?:,|and|&|-|–|—|to)\s*" + _ONE + r")*"
+_SEPARATOR = r"\s*(?:,|and|&|-|–|—|to)\s*"
+_LIST = _ONE + r"(?:" + _SEPARATOR + _ONE + r")*"
+# Tables are also numbered in Roman capitals (revtex, IEEEtran: 'TABLE II', cited as 'Table II').
+_ROMAN = r"[IVXL]+(?![A-Za-z])"
+_TABLE_LIST = r"(?:" + _ROMAN + r"(?:" + _SEPARATOR + _ROMAN + r")*|" + _LIST + r")"
 
 
 def mention_pattern(kind: str) -> re.Pattern:
-    """Matches 'Fig. 3', 'Figures 2 and 4(b)', 'Tab. 1' …; group 'numbers' is the number list."""
-    return re.compile(r"(?<![A-Za-z])" + _NAMES[kind] + r"\s*~?\s*(?P<numbers>" + _LIST + r")")
+    """Matches 'Fig. 3', 'Figures 2 and 4(b)', 'Tab. 1', 'Tables I-III' …; group 'numbers' is the list."""
+    numbers = _TABLE_LIST if kind == "Table" else _LIST
+    return re.compile(r"(?<![A-Za-z])" + _NAMES[kind] + r"\s*~?\s*(?P<numbers>" + numbers + r")")
 
 
 _PATTERNS = {kind: mention_pattern(kind) for kind in KINDS}
@@ -40,19 +45,42 @@ def numbers_cited(text: str, kind: str) -> set[str]:
     """The figure (or table) numbers TEXT names, ranges expanded: 'Figs. 2-4 and S1' → {2, 3, 4, S1}."""
     found: set[str] = set()
     for match in _PATTERNS[kind].finditer(text):
-        items = re.findall(r"([A-Z]?)(\d+)|(-|–|—|to)", match.group("numbers"))
+        items = re.findall(r"([A-Z]?)(\d+)|(" + _ROMAN + r")|(-|–|—|to)", match.group("numbers"))
         previous = None
         dash = False
-        for prefix, digits, separator in items:
+        for prefix, digits, roman, separator in items:
             if separator:
                 dash = True
                 continue
-            number = int(digits)
-            if dash and previous is not None and previous[0] == prefix and 0 < number - previous[1] <= 20:
-                found.update(f"{prefix}{n}" for n in range(previous[1] + 1, number))
-            found.add(f"{prefix}{number}")
-            previous, dash = (prefix, number), False
+            number = _from_roman(roman) if roman else int(digits)
+            if roman and _to_roman(number) != roman:
+                continue  # 'IIII' is no number
+
+            def write(n: int, prefix=prefix, roman=roman) -> str:
+                return _to_roman(n) if roman else f"{prefix}{n}"
+
+            series = "roman" if roman else prefix
+            if dash and previous is not None and previous[0] == series and 0 < number - previous[1] <= 20:
+                found.update(write(n) for n in range(previous[1] + 1, number))
+            found.add(write(number))
+            previous, dash = (series, number), False
     return found
+
+
+_ROMAN_DIGITS = (("L", 50), ("XL", 40), ("X", 10), ("IX", 9), ("V", 5), ("IV", 4), ("I", 1))
+
+
+def _from_roman(text: str) -> int:
+    value = {"I": 1, "V": 5, "X": 10, "L": 50}
+    return sum(-value[a] if value[a] < value[b] else value[a] for a, b in zip(text, text[1:] + "I", strict=True))
+
+
+def _to_roman(number: int) -> str:
+    out = ""
+    for letters, value in _ROMAN_DIGITS:
+        while number >= value:
+            out, number = out + letters, number - value
+    return out
 
 
 def cites(sentence: str, kind: str, number: str) -> bool:
@@ -78,7 +106,9 @@ def caption_key(text: str, latex: bool = False) -> str:
     then compatibility forms are unfolded (ﬁ → fi) and every mark, space and punctuation dropped.
     """
     if latex:
-        text = _latex_to_text(text)
+        # A caption is one piece of text with its comments gone: a bare '%' left in it is a printed
+        # percent sign (a source's '\\%' once unescaped), not the start of a comment to drop.
+        text = _latex_to_text(re.sub(r"(?<!\\)%", r"\\%", text))
     text = unicodedata.normalize("NFKD", text).casefold()
     return "".join(char for char in text if char.isalnum())
 

@@ -4,10 +4,11 @@ the picture cropped from the page, the text inside it and the sentences of the b
 Libraries: `pypdfium2` (Apache-2.0/BSD) reads the text layer character by character (ToUnicode
 maps, ligatures, positions, font sizes), lists the drawing objects and renders the page; no Poppler
 or Ghostscript is needed. Layout (`pdf_layout`): lines by baseline, words by x-distance, column
-gutters found per page, review-copy line numbers dropped. Captions and regions (`pdf_regions`):
-whole multi-line captions; the region is walked from the caption through drawing objects and short
-text. Mentions: the running text outside captions and regions, in reading order (columns left to
-right), hyphenation across line breaks repaired, split into sentences.
+gutters found per page, review-copy line numbers dropped; math-font codes and loose accents read as
+printed (`pdf_glyphs`). Captions and regions (`pdf_regions`): whole multi-line captions; the region
+is walked from the caption through drawing objects and short text. Mentions: the running text
+outside captions and regions, in reading order (columns left to right), hyphenation across line
+breaks repaired, split into sentences.
 
 A scanned page (an image and no text layer) is read by the OCR engine when one is given (`ocr`:
 an engine name for `scitune.sources.ocr.make_engine`, or an engine); without one it is reported. A

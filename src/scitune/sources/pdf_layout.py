@@ -2,10 +2,12 @@
 
 Text comes from pdfium's text page, character by character with its box and font size: pdfium maps
 glyphs through the font's ToUnicode table and its encodings (no `(cid:30)` for a ligature; ﬁ/ﬂ are
-unfolded to fi/fl here), and marks a hyphen that ends a line. Words are cut where the gap between
+unfolded to fi/fl here), and marks a hyphen that ends a line; what it still misreads (TeX math
+fonts without a map, accents set as glyphs of their own) is read as printed by `pdf_glyphs`. Words are cut where the gap between
 two characters is wider than a fraction of the font size, so "reparametrization of the" never
 reads "reparametrizationofthe" whatever spaces the PDF holds. Lines are characters that share a
 baseline band without a column-wide gap between them; sub- and superscripts join their line.
+Review-copy line numbers are dropped, also where they sit close to a line's text.
 
 Drawing objects are the page's top-level paths, images, shadings and forms (a form is one object:
 its bounds are the figure's); text objects are left to the lines.
@@ -16,9 +18,13 @@ from __future__ import annotations
 import re
 import statistics
 from dataclasses import dataclass, field
+from itertools import pairwise
+
+from scitune.sources.pdf_glyphs import font_table, join_accents, may_be_raw
 
 _LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
-              "\ufb06": "st", "\ufffe": "-", "\u00ad": "-", "\u2010": "-", "\u2011": "-"}
+              "\ufb06": "st", "\ufffe": "-", "\u00ad": "-", "\u2010": "-", "\u2011": "-",
+              "\u2206": "\u0394"}  # INCREMENT: the glyph list's other reading of "Delta" (pdf_glyphs)
 WORD_GAP = 0.1
 """A gap wider than this many font sizes between two characters separates words."""
 COLUMN_GAP = 3.0
@@ -89,7 +95,7 @@ class Line:
     def gap_near(self, x: float, reach: float) -> tuple[float, float] | None:
         """The widest gap between characters within REACH of X: (where it starts, its width)."""
         visible = [c for c in self.chars if not c.text.isspace()]
-        gaps = [(a.x1, b.x0 - a.x1) for a, b in zip(visible, visible[1:]) if abs((a.x1 + b.x0) / 2 - x) <= reach]
+        gaps = [(a.x1, b.x0 - a.x1) for a, b in pairwise(visible) if abs((a.x1 + b.x0) / 2 - x) <= reach]
         return max(gaps, key=lambda g: g[1]) if gaps else None
 
     @property
@@ -121,15 +127,20 @@ def page_chars(textpage, height: float) -> list[Char]:
 
     chars = []
     origin_x, origin_y = ctypes.c_double(), ctypes.c_double()
+    font, flags = ctypes.create_string_buffer(128), ctypes.c_int()
     for index in range(textpage.count_chars()):
         if raw.FPDFText_IsGenerated(textpage, index) == 1:
             continue  # pdfium's own guesses at spaces and line ends; gaps are measured instead
         code = raw.FPDFText_GetUnicode(textpage, index)
         if code == 2:  # pdfium's mark for a hyphen that ends a line
             code = 0x2D
-        if code in (0, 0x0D, 0x0A, 0xFFFF) or code > 0x10FFFF:
+        text = None
+        if may_be_raw(code) and raw.FPDFText_GetFontInfo(textpage, index, font, len(font), ctypes.byref(flags)):
+            table = font_table(font.value.decode("latin-1"))
+            text = table.get(code) if table else None
+        if text is None and (code in (0, 0x0D, 0x0A, 0xFFFF) or code > 0x10FFFF):
             continue
-        text = _LIGATURES.get(chr(code), chr(code))
+        text = text or _LIGATURES.get(chr(code), chr(code))
         try:
             x0, y0, x1, y1 = textpage.get_charbox(index, loose=False)
             lx0, _, lx1, _ = textpage.get_charbox(index, loose=True)
@@ -143,7 +154,7 @@ def page_chars(textpage, height: float) -> list[Char]:
         baseline = height - (origin_y.value if raw.FPDFText_GetCharOrigin(textpage, index, origin_x, origin_y)
                              else y0)
         chars.append(Char(text, x0, height - y1, x1, height - y0, float(size), baseline))
-    return chars
+    return join_accents(chars)
 
 
 def find_gutter(chars: list[Char], width: float) -> tuple[float, float] | None:
@@ -185,7 +196,9 @@ def make_lines(chars: list[Char], gutter: tuple[float, float] | None = None) -> 
         current = [row[0]]
         for char in row[1:]:
             end = max(c.x1 for c in current[-3:])
-            crosses = gutter is not None and end <= gutter[0] + 1 and char.x0 >= gutter[1] - 1
+            # The gutter is where (almost) no character is, so the columns' edges may reach into it:
+            # a gap across its middle is a gap between columns.
+            crosses = gutter is not None and end <= (gutter[0] + gutter[1]) / 2 <= char.x0
             if crosses and char.x0 - end > 0.8 * max(char.size, current[-1].size) \
                     or char.x0 - end > COLUMN_GAP * max(char.size, current[-1].size):
                 lines.append(Line(current).finish())
@@ -257,16 +270,47 @@ def read_page(document, number: int) -> Page:
     return result
 
 
-_RULER = re.compile(r"^\d{1,4}$")
-
-
 def ruler_ranges(lines: list[Line], minimum: int = 10) -> list[tuple[float, float]]:
-    """x-ranges of review-copy line numbers: MINIMUM or more bare numbers at one place on a page."""
-    groups: dict[tuple[int, int], list[Line]] = {}
+    """x-ranges of review-copy line numbers: MINIMUM or more numbers at one place on a page, mostly
+    counting up by one from top to bottom, each at the start or end of its line and apart from the
+    text beside it (a number set close to its line's text is merged into that line)."""
+    groups: dict[tuple[int, int], list[tuple[int, Line, list[Char]]]] = {}
     for line in lines:
-        if _RULER.match(line.text):
-            groups.setdefault((round(line.x0 / 4), round(line.x1 / 4)), []).append(line)
-    return [(min(l.x0 for l in g), max(l.x1 for l in g)) for g in groups.values() if len(g) >= minimum]
+        for run in _edge_numbers(line.chars):
+            value = int("".join(c.text for c in run))
+            groups.setdefault((round(run[0].x0 / 4), round(run[-1].x1 / 4)), []).append((value, line, run))
+    ranges = []
+    for group in groups.values():
+        if len(group) < minimum:
+            continue
+        values = [value for value, line, _ in sorted(group, key=lambda item: item[1].top)]
+        if sum(b - a == 1 for a, b in pairwise(values)) < 0.5 * (len(values) - 1):
+            continue  # a column of numbers in a table, not a count of lines
+        ranges.append((min(run[0].x0 for _, _, run in group), max(run[-1].x1 for _, _, run in group)))
+    return ranges
+
+
+def _edge_numbers(chars: list[Char]) -> list[list[Char]]:
+    """The digits that start or end a line, when the line is only them or a gap wider than 0.8 font
+    sizes parts them from the rest (a word space is about a third)."""
+    runs = []
+    count = 0
+    while count < len(chars) and chars[count].text.isdigit():
+        count += 1
+    if count == len(chars):
+        return [chars] if count <= 4 else []
+    if count and count <= 4 and _apart(chars[count - 1], chars[count]):
+        runs.append(chars[:count])
+    tail = len(chars)
+    while tail > count and chars[tail - 1].text.isdigit():
+        tail -= 1
+    if tail < len(chars) and len(chars) - tail <= 4 and _apart(chars[tail - 1], chars[tail]):
+        runs.append(chars[tail:])
+    return runs
+
+
+def _apart(left: Char, right: Char) -> bool:
+    return right.x0 - left.x1 > 0.8 * max(left.size, right.size)
 
 
 def body_font_size(pages: list[Page]) -> float:

@@ -2,7 +2,8 @@
 
 A caption is a line that starts with a label (`Figure 3:`, `Fig. 3.`, `FIG. 3.`, `Table 2:`,
 `TABLE II`, `Figure S1.`, `Algorithm 1`) and the lines that continue it: below it, in the same
-size, overlapping its column, at the caption's own line spacing. A figure's region is what lies
+size, overlapping its column, at the caption's own line spacing. A label that goes on from the
+running text above it ("… is shown in / Figure 2. Next, …") is no caption. A figure's region is what lies
 above its caption (a table's: below, or above when nothing is below), walking away from the caption
 through drawing objects and short text while the gaps stay small, and stopping at running text, at
 another caption or at a wide gap. The walk stays in the caption's column: the page's width for a
@@ -62,21 +63,34 @@ _INNER = re.compile(r" (?=(?:Figure|Fig\.|FIG\.|FIGURE|Table|TABLE|Algorithm)\s*
 
 
 def split_side_by_side(page: Page) -> None:
-    """Two captions set side by side (minipages) print on shared lines: cut each such line, and the
-    lines below it, at the gap where the second caption starts."""
+    """Cut lines that run a caption together with what is printed beside it: two captions set side
+    by side (minipages) share lines, cut where the second label starts; a caption beside running
+    text (a wrapped figure, or columns whose gutter the line grouping missed) shares lines with that
+    text, cut at the caption's left edge. Each cut goes down the lines below while they have a gap
+    there, and stops at the first line that runs across it."""
     cuts = []
     for line in list(page.lines):
+        visible = [c for c in line.chars if not c.text.isspace()]
+        ends = [0]
+        for char in visible:  # where each character ends in the line's text without spaces
+            ends.append(ends[-1] + len(char.text))
         for match in _INNER.finditer(line.text):
-            visible = [c for c in line.chars if not c.text.isspace()]
-            index = len(line.text[:match.end()].replace(" ", ""))
+            before = len(line.text[:match.end()].replace(" ", ""))  # a ligature is one character, two letters
+            index = ends.index(before) if before in ends else 0
             if 0 < index < len(visible) and visible[index].x0 - visible[index - 1].x1 >= 0.8 * line.size:
-                cuts.append((visible[index].x0 - 0.1, line.baseline, line.size))
-    for x, baseline, size in cuts:
-        for line in list(page.lines):
-            if not (baseline - 0.5 * size <= line.baseline <= baseline + 12 * size and line.x0 < x < line.x1):
+                cuts.append((visible[index].x0 - 0.1, line.baseline, line.size, 0.6))
+        if CAPTION.match(line.text):
+            cuts.append((line.x0 - 0.1, line.baseline, line.size, 0.8))
+    for x, baseline, size, widest in cuts:
+        for line in sorted(page.lines, key=lambda line: line.baseline):
+            if line.baseline < baseline - 0.5 * size or not line.x0 < x < line.x1:
                 continue
+            if line.baseline > baseline + 40 * size:
+                break
             gap = line.gap_near(x, 2 * size)
-            if gap is None or gap[1] < 0.6 * size:
+            if gap is None or gap[1] < widest * size:
+                if line.baseline > baseline + 0.5 * size:
+                    break  # a line across the cut: what was beside the caption has ended
                 continue
             parts = line.split_at(gap[0] + gap[1] / 2)
             if parts:
@@ -84,16 +98,30 @@ def split_side_by_side(page: Page) -> None:
                 page.lines.extend(parts)
 
 
+def continues_text(line: Line, lines: list[Line]) -> bool:
+    """A line that starts with a label ('Figure 2. Next we …') but goes on from the line of running
+    text just above it, in its size, at its line spacing, without the end of a sentence between."""
+    for above in lines:
+        if not 0 < line.baseline - above.baseline <= 1.4 * line.size or abs(above.size - line.size) > 0.6:
+            continue
+        indent = above.x0 - line.x0  # the line above may open its paragraph, indented
+        if above.x0 < line.x1 and above.x1 > line.x0 and above.words >= 5 and -line.size <= indent <= 2 * line.size \
+                and not re.search(r"[.!?:][)\]'’”]*$", above.text):
+            return True
+    return False
+
+
 def find_captions(page: Page) -> list[Caption]:
     """Every caption on PAGE with all of its lines."""
     split_side_by_side(page)
     ordered = sorted(page.lines, key=lambda line: (line.top, line.x0))
+    labels = {id(line) for line in ordered if CAPTION.match(line.text) and not continues_text(line, ordered)}
     used: set[int] = set()
     captions = []
     for line in ordered:
-        match = CAPTION.match(line.text)
-        if not match or id(line) in used:
+        if id(line) not in labels or id(line) in used:
             continue
+        match = CAPTION.match(line.text)
         caption = Caption(caption_kind(match["kind"]), match["number"], page.number, [line])
         used.add(id(line))
         alone = not line.text[match.end():].strip()
@@ -103,7 +131,7 @@ def find_captions(page: Page) -> list[Caption]:
             step = (2.2 if alone and len(caption.lines) == 1 else 1.7) * last.size
             following = [c for c in ordered if id(c) not in used and 0 < c.baseline - last.baseline <= step
                          and abs(c.size - line.size) <= 0.6 and c.x0 < right + 2 and c.x1 > left - 2
-                         and c.x0 >= left - 3 * line.size and not CAPTION.match(c.text)]
+                         and c.x0 >= left - 3 * line.size and id(c) not in labels]
             if not following:
                 break
             row = min(c.baseline for c in following)
@@ -142,8 +170,10 @@ def column_of(caption: Caption, page: Page, captions: list[Caption], body_size: 
         column = (left, gutter[0])
     else:
         column = (gutter[1], right)
-    # Another caption or running text beside this one: the figure is as wide as its caption.
-    beside = [c for c in captions if c is not caption and c.box[1] < bottom and c.box[3] > top
+    # Another caption or running text beside this one: the figure is as wide as its caption. Two
+    # captions side by side need not share a line (one is a line longer): a line's height apart counts.
+    near = caption.lines[0].size
+    beside = [c for c in captions if c is not caption and c.box[1] < bottom + near and c.box[3] > top - near
               and (c.box[2] < x0 or c.box[0] > x1)]
     text_beside = [line for line in page.lines if line.top < bottom and line.bottom > top
                    and column[0] - 1 <= line.x0 and line.x1 <= column[1] + 1 and (line.x1 < x0 - 4 or line.x0 > x1 + 4)
@@ -169,11 +199,22 @@ def _walk(start: float, direction: int, elements: list[tuple[tuple, Line | None]
             break
         if gap > (FIRST_GAP if not taken else GAP):
             break
-        if line is not None and is_body(line, body_size, span) and (gap > BODY_GAP or not taken):
-            break
+        if line is not None and is_body(line, body_size, span):
+            if gap > BODY_GAP or not taken:
+                break
+            if direction < 0 and _ends_paragraph(taken[-1][1], line, body_size):
+                taken.pop()  # the short last line of the paragraph above the figure, not a label in it
+                break
         taken.append((box, line))
         edge = min(edge, box[1]) if direction < 0 else max(edge, box[3])
     return taken
+
+
+def _ends_paragraph(last: Line | None, above: Line, body_size: float) -> bool:
+    """LAST, just under the running-text line ABOVE, is its paragraph's closing line: body type, the
+    same left edge, a sentence's end."""
+    return last is not None and abs(last.size - body_size) <= 0.6 and abs(last.x0 - above.x0) <= 1 \
+        and re.search(r"[.!?][)\]'’”]*$", last.text) is not None
 
 
 def find_regions(page: Page, body_size: float) -> list[Region]:
@@ -199,6 +240,10 @@ def find_regions(page: Page, body_size: float) -> list[Region]:
         above = _walk(top, -1, elements, body_size, span, others)
         below = _walk(bottom, +1, elements, body_size, span, others)
         first, second = (below, above) if caption.kind == "Table" else (above, below)
+        if len(second) >= 4 * len(first):
+            # The float's content is on the other side (a table captioned underneath): what lies on
+            # the usual side is a heading, a block of notes or the end of a paragraph.
+            first, second = second, first
         taken = first if any(line is None or not is_body(line, body_size, span) for _, line in first) else second
         if not taken and first:
             taken = first

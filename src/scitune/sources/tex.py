@@ -88,14 +88,20 @@ def choose_engine(main_text: str, folder: Path) -> str:
 
 
 def parse_aux(aux: Path) -> dict[str, tuple[str, int]]:
-    """`\\newlabel{fig:x}{{3}{5}…}` → {'fig:x': ('3', 5)} (hyperref's longer form too)."""
+    """`\\newlabel{fig:x}{{3}{5}…}` → {'fig:x': ('3', 5)} (hyperref's longer form too), with the labels
+    of every `\\include`d file: LaTeX writes those to the file's own .aux, named by `\\@input{…}`."""
     labels = {}
-    if not aux.is_file():
-        return labels
-    for match in re.finditer(r"\\newlabel\{([^}]+)\}\{\{((?:[^{}]|\{[^{}]*\})*)\}\{(\d+)\}",
-                             aux.read_text(errors="replace")):
-        number = re.sub(r"\\[A-Za-z@]+\s*|[{}]", "", match.group(2)).strip()
-        labels[match.group(1)] = (number, int(match.group(3)))
+    pending, seen = [aux], set()
+    while pending:
+        path = pending.pop(0)
+        if not path.is_file() or path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        text = path.read_text(errors="replace")
+        for match in re.finditer(r"\\newlabel\{([^}]+)\}\{\{((?:[^{}]|\{[^{}]*\})*)\}\{(\d+)\}", text):
+            number = re.sub(r"\\[A-Za-z@]+\s*|[{}]", "", match.group(2)).strip()
+            labels[match.group(1)] = (number, int(match.group(3)))
+        pending += [path.parent / name for name in re.findall(r"\\@input\{([^}]+\.aux)\}", text)]
     return labels
 
 
