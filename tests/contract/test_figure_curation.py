@@ -135,3 +135,29 @@ def test_same_input_same_files(tmp_path, tokenizer):
         FigureCuration(cfg, tmp_path / out, tmp_path / "corpus", tokenizer).run(read_figures("folder", tmp_path / "corpus"))
     for name in ("train.jsonl", "test.jsonl", "rejected.jsonl", "records_train.jsonl"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_texts_under_the_byte_bound_are_never_tokenised_and_never_too_long(tokenizer):
+    """The limiter skips the tokenizer for a text of B UTF-8 bytes when B + 1 <= the limit: true only
+    if the target LM's tokenizer never makes more tokens than that (byte-level BPE: one per byte at most)."""
+    from scitune.curate.corpus import TargetLimiter
+
+    limiter = TargetLimiter(tokenizer, 64)
+    texts = ["", " ", "a", "  \n\t  x", "é" * 40, "中文字符" * 5, "😀🧪" * 8, "e\u0301" * 20, "<|im_start|>" * 3,
+             "0123456789" * 6, "Fig. 3(a) shows μ = 0.5 ± 0.1 kg·m⁻².", "\x00\x01\x7f" * 10, "ﬁ" * 20]
+    for text in texts:
+        count = limiter.lengths([text])[0]
+        assert count <= len(text.encode("utf-8")) + 1, text
+        assert limiter.may_exceed(text) or count <= 64, text
+
+
+def test_a_placeholder_that_ocr_adds_after_the_checks_is_still_refused(tokenizer):
+    """Curation writes instructions without validating each; the one text that can reach a target
+    unchecked (OCR read after the checks) is still refused, naming the instruction."""
+    from scitune.curate.corpus import Stats, TargetBuilder
+
+    record = FigureRecord(id="r1", image="a.png", figure_type="table", caption="Fine.", ocr=["see <image> here"],
+                          source={"dataset": "d", "paper_id": "p", "figure_id": "f", "license": "CC0"})
+    builder = TargetBuilder(FigureCurationConfig(ocr="none"), tokenizer, 0, Stats())
+    with pytest.raises(ValueError, match="instruction r1-describe: 2 '<image>' placeholders"):
+        list(builder.lines([record]))

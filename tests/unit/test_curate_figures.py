@@ -71,3 +71,21 @@ def test_instructions_are_seeded_and_carry_provenance():
     three = list(figure_instructions(records[:1], "CT", ["bar chart"], seed=0, type_prompts=3))
     prompts = [i.conversations[0].value for i in three if i.source["task"] == "figure_type"]
     assert len(prompts) == len(set(prompts)) == 3, "each classification uses another template"
+
+
+def test_curation_rows_are_the_validated_instructions_byte_for_byte():
+    """Curation writes `instruction_rows` with pydantic_core.to_json instead of building and dumping an
+    Instruction each: the lines must be what the validated Instruction dumps, odd characters included."""
+    from pydantic_core import to_json
+
+    from scitune.contracts import Instruction
+    from scitune.curate.figures import TASKS, instruction_rows
+
+    record = _record(caption='Figure 1: "Mass" per café — 中文 😀\tand \\ \x01 \u2028 é.', ocr=["μ (kg)", "\x7f"])
+    rows = instruction_rows(record, "CTOM", ("bar chart", "table"), 5, 3, frozenset(TASKS))
+    assert [r["source"]["task"] for r in rows] == ["describe", "figure_type", "figure_type", "figure_type",
+                                                    "caption", "read_text"]
+    for row in rows:
+        assert to_json(row).decode() == Instruction.model_validate(row).model_dump_json(by_alias=True)
+    assert [Instruction.model_validate(r) for r in rows] == list(
+        figure_instructions([record], "CTOM", ["bar chart", "table"], seed=5, type_prompts=3, tasks=TASKS))

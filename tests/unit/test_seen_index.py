@@ -42,3 +42,12 @@ def test_counts_of_parts_add_up_and_report_in_a_fixed_order():
     assert list(report["rejected_by_kind"].items()) == [("duplicate_id", 2), ("missing_image", 1)]
     assert report["target_tokens_histogram_sample_1_in_8"] == {"<=32": 1, "<=384": 1}
     assert list(report["kept_per_split"]) == ["test", "train"]
+
+
+def test_more_new_keys_than_one_insert_statement_holds(tmp_path):
+    index = SeenIndex(tmp_path / "big.sqlite")
+    claims = [([f"id:{n}", f"image:{n}"], str(n)) for n in range(700)]  # 1,400 new keys in one batch
+    assert index.claim_many(claims) == [None] * 700
+    again = [([f"id:x{n}", f"image:{n}"], f"x{n}") for n in range(0, 700, 7)]
+    assert index.claim_many(again) == [(f"image:{n}", str(n)) for n in range(0, 700, 7)]
+    index.close()

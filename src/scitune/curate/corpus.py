@@ -26,25 +26,28 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 
+from pydantic_core import to_json
+
 from scitune.config import FigureCurationConfig
 from scitune.contracts import IMAGE_PLACEHOLDER, FigureRecord, Instruction, Rejection
-from scitune.curate.figures import figure_instructions
+from scitune.curate.figures import instruction_rows
 from scitune.curate.manifest import write_manifest
-from scitune.sources.ocr import OcrCache, make_engine
 from scitune.figure_types import normalize_figure_type
 from scitune.sources.images import ImageError, check_image, file_digest, inside_root, resolve_image
+from scitune.sources.ocr import OcrCache, make_engine
 from scitune.sources.sentences import split_sentences
 from scitune.sources.splits import SPLITS, split_of
 
 LENGTH_BINS = (16, 32, 64, 128, 256, 384, 512, 1024, 2048)
 
 
-def _sampled(item: Instruction) -> bool:
-    """1 in 8 of the free-text targets (a type label's length says nothing), fixed by the item id."""
-    return item.source["task"] != "figure_type" and zlib.crc32(item.id.encode("utf-8")) % 8 == 0
+def _sampled(row: dict) -> bool:
+    """1 in 8 of the free-text targets (a type label's length says nothing), fixed by the instruction id."""
+    return row["source"]["task"] != "figure_type" and zlib.crc32(row["id"].encode("utf-8")) % 8 == 0
 
 
 class SeenIndex:
@@ -86,7 +89,11 @@ class SeenIndex:
                 verdicts.append(None)
             else:
                 verdicts.append((taken, owners[taken]))
-        self.db.executemany("INSERT INTO seen VALUES (?, ?)", new)
+        # Many rows per statement (LOOKUP parameters), not a statement per row: less work per row.
+        for start in range(0, len(new), self.LOOKUP // 2):
+            part = new[start:start + self.LOOKUP // 2]
+            self.db.execute(f"INSERT INTO seen VALUES {', '.join(['(?, ?)'] * len(part))}",
+                            [value for row in part for value in row])
         return verdicts
 
     def claim(self, keys: list[str], owner: str) -> tuple[str, str] | None:
@@ -206,6 +213,10 @@ class Checked:
     keys: list[str]  # what the record must own: its id, and with dedupe its image and its caption on its paper
 
 
+# A corpus spells its types in a handful of ways: each is worked out once (unknown ones raise every time).
+_normalized_type = lru_cache(maxsize=1024)(normalize_figure_type)
+
+
 class RecordChecks:
     """What a record must pass alone: a known (normalised) figure type, a caption, no image
     placeholder in its text, an image inside the root that opens (as `image_check` says)."""
@@ -220,7 +231,7 @@ class RecordChecks:
             return Rejection(id=record.id, dataset=record.source.dataset, kind=kind, reason=reason)
 
         try:
-            figure_type = normalize_figure_type(record.figure_type, self.known_types)
+            figure_type = _normalized_type(record.figure_type, self.known_types)
         except ValueError as error:
             if self.cfg.unknown_types == "reject":
                 return reject("unknown_figure_type", str(error))
@@ -247,7 +258,9 @@ class RecordChecks:
             caption = " ".join(record.caption.lower().split()).encode("utf-8")
             keys.append(f"caption:{record.source.paper_id}\x00{hashlib.blake2b(caption, digest_size=16).hexdigest()}")
         # Checked once, at the reader: the copy with the normalised type needs no second validation.
-        return Checked(record.model_copy(update={"figure_type": figure_type}), str(path), keys)
+        if figure_type != record.figure_type:
+            record = record.model_copy(update={"figure_type": figure_type})
+        return Checked(record, str(path), keys)
 
 
 class OcrFill:
@@ -288,53 +301,55 @@ class TargetBuilder:
     def __init__(self, cfg: FigureCurationConfig, tokenizer, seed: int, stats: Stats):
         self.cfg = cfg
         self.seed = seed
-        self.known_types = list(cfg.figure_types)
+        self.known_types = tuple(cfg.figure_types)
+        self.tasks = frozenset(cfg.tasks)
         self.limiter = TargetLimiter(tokenizer, cfg.max_target_tokens)
         self.stats = stats
 
     def split(self, record: FigureRecord) -> str:
         return split_of(record.source.paper_id, self.cfg.test_fraction, self.cfg.val_fraction)
 
-    def instructions(self, records: list[FigureRecord]) -> list[tuple[FigureRecord, str, list[Instruction] | Rejection]]:
-        """Each record's split and instructions with targets cut to the token limit, or why it has none.
+    def instructions(self, records: list[FigureRecord]) -> list[tuple[FigureRecord, str, list[dict] | Rejection]]:
+        """Each record's split and instructions (`Instruction`'s JSON form, see `instruction_rows`)
+        with targets cut to the token limit, or why it has none.
 
         Token counts are exact for every target that could exceed the limit, and for a fixed 1-in-8
         sample of the free-text targets (by a hash of the instruction id), which feeds the length
-        histogram.
+        histogram; all of a batch's targets are counted in one tokenizer call.
         """
         # Several type prompts per training figure; a held-out figure is asked once, so it is scored once.
         splits = [self.split(r) for r in records]
-        built = [list(figure_instructions(
-            [r], self.cfg.components, self.known_types, self.seed,
-            self.cfg.type_prompts_per_figure if split == "train" else 1, self.cfg.tasks))
-            for r, split in zip(records, splits)]
-        counted = [i for items in built for i in items
-                   if self.limiter.may_exceed(i.conversations[-1].value) or _sampled(i)]
-        tokens_of = dict(zip((i.id for i in counted), self.limiter.lengths([i.conversations[-1].value
-                                                                            for i in counted])))
+        built = [instruction_rows(r, self.cfg.components, self.known_types, self.seed,
+                                  self.cfg.type_prompts_per_figure if split == "train" else 1, self.tasks)
+                 for r, split in zip(records, splits)]
+        counted = [row for rows in built for row in rows
+                   if self.limiter.may_exceed(row["conversations"][-1]["value"]) or _sampled(row)]
+        tokens_of = dict(zip((row["id"] for row in counted),
+                             self.limiter.lengths([row["conversations"][-1]["value"] for row in counted])))
         out = []
-        for record, split, items in zip(records, splits, built):
-            kept: list[Instruction] = []
+        for record, split, rows in zip(records, splits, built):
+            kept: list[dict] = []
             failure = None
-            for item in items:
-                tokens = tokens_of.get(item.id)
+            for row in rows:
+                answer = row["conversations"][-1]["value"]
+                if IMAGE_PLACEHOLDER in answer:  # only OCR read after the checks brings one here:
+                    Instruction.model_validate(row)  # refused as before, naming the instruction
+                tokens = tokens_of.get(row["id"])
                 if tokens is not None and tokens > self.cfg.max_target_tokens:
-                    cut = self.limiter.cut(item.conversations[-1].value)
+                    cut = self.limiter.cut(answer)
                     if cut is None:
                         failure = Rejection(
                             id=record.id, dataset=record.source.dataset, kind="first_sentence_too_long",
-                            reason=f"the first sentence of its {item.source['task']} target is longer than "
+                            reason=f"the first sentence of its {row['source']['task']} target is longer than "
                                    f"{self.cfg.max_target_tokens} tokens")
                         break
                     self.stats.truncated += 1
                     tokens = self.limiter.lengths([cut])[0]
-                    turns = [t.model_dump(by_alias=True) for t in item.conversations]
-                    turns[-1]["value"] = cut
-                    item = Instruction(id=item.id, image=item.image, conversations=turns,
-                                       source={**item.source, "truncated_to_tokens": self.cfg.max_target_tokens})
-                if tokens is not None and _sampled(item):
+                    row = {**row, "conversations": [*row["conversations"][:-1], {"from": "gpt", "value": cut}],
+                           "source": {**row["source"], "truncated_to_tokens": self.cfg.max_target_tokens}}
+                if tokens is not None and _sampled(row):
                     self.stats.add_length(tokens)
-                kept.append(item)
+                kept.append(row)
             out.append((record, split, failure or kept))
         return out
 
@@ -347,10 +362,11 @@ class TargetBuilder:
             self.stats.kept[split] += 1
             self.stats.types[record.figure_type or "(unknown)"] += 1
             yield f"records_{split}.jsonl", record.model_dump_json(), ""
-            for instruction in result:
+            for row in result:
                 self.stats.instructions[split] += 1
-                self.stats.tasks[instruction.source["task"]] += 1
-                yield f"{split}.jsonl", instruction.model_dump_json(by_alias=True), ""
+                self.stats.tasks[row["source"]["task"]] += 1
+                # pydantic's own serializer: the bytes `Instruction.model_dump_json(by_alias=True)` wrote.
+                yield f"{split}.jsonl", to_json(row).decode(), ""
 
 
 OUTPUT_FILES = (*(f"{s}.jsonl" for s in SPLITS), *(f"records_{s}.jsonl" for s in SPLITS), "rejected.jsonl")
@@ -378,10 +394,14 @@ class FigureCuration:
         try:
             iterator = iter(items)
             while batch := list(islice(iterator, chunk)):
+                lines: dict[str, list[str]] = {name: [] for name in OUTPUT_FILES}
                 for name, line, kind in self._chunk(batch, seen):
                     if kind:
                         self.stats.rejected[kind] += 1
-                    handles[name].write(line + "\n")
+                    lines[name].append(line)
+                for name, block in lines.items():  # one write per file and chunk
+                    if block:
+                        handles[name].write("\n".join(block) + "\n")
                 if on_item:
                     on_item(len(batch))
         finally:

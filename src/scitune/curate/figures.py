@@ -8,8 +8,8 @@ paper does, so the model learns what the figure *is* rather than its number in s
 from __future__ import annotations
 
 import itertools
-import zlib
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
@@ -133,6 +133,49 @@ def type_prompt(prompt: str, figure_types: Iterable[str]) -> str:
     return _type_prompt(prompt, tuple(figure_types))
 
 
+def instruction_rows(
+    record: FigureRecord, components: str, figure_types: tuple[str, ...], seed: int, type_prompts: int,
+    tasks: frozenset[str],
+) -> list[dict]:
+    """One record's instructions as plain dicts in `Instruction`'s JSON form ("from" for the speaker).
+
+    Curation writes these without building an `Instruction` each: the human turn is the placeholder
+    and a fixed template, the answer comes from a record that was validated where it was read, so
+    the contract holds by construction and validating every instruction again bought nothing but time
+    (`figure_instructions` validates them, for every other caller).
+    """
+    draw = zlib.crc32(f"{seed}:{record.id}".encode())
+    source = record.source
+    provenance = {"dataset": source.dataset, "paper_id": source.paper_id, "figure_id": source.figure_id,
+                  "record": record.id}
+    rows = []
+
+    def add(suffix: str, prompt: str, answer: str, task: str, fields: list[str], **extra) -> None:
+        rows.append({"id": f"{record.id}-{suffix}", "image": record.image,
+                     "conversations": [{"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{prompt}"},
+                                       {"from": "gpt", "value": answer}],
+                     "source": {**provenance, "task": task, **extra, "fields": fields}})
+
+    if "describe" in tasks:
+        target, fields = ctom_target(record, components)
+        if target:
+            add("describe", DESCRIBE_PROMPTS[draw % len(DESCRIBE_PROMPTS)], target, "describe", fields,
+                components=components)
+    if "figure_type" in tasks and record.figure_type:
+        prompts = _ORDERS[(draw // 3) % len(_ORDERS)][: min(type_prompts, len(TYPE_PROMPTS))]
+        for number, prompt in enumerate(prompts):
+            add("type" + (f"-{number}" if number else ""), _type_prompt(prompt, figure_types),
+                record.figure_type, "figure_type", ["figure_type"])
+    if "caption" in tasks and record.caption.strip():
+        caption = record.caption.strip()
+        caption = replace_figure_refs(caption, record.figure_type) if record.figure_type else caption
+        add("caption", CAPTION_PROMPTS[(draw // 18) % len(CAPTION_PROMPTS)], caption, "caption", ["caption"])
+    if "read_text" in tasks and record.ocr:
+        add("read-text", READ_TEXT_PROMPTS[(draw // 54) % len(READ_TEXT_PROMPTS)], "\n".join(record.ocr),
+            "read_text", ["ocr"])
+    return rows
+
+
 def figure_instructions(
     records: Iterable[FigureRecord], components: str, figure_types: list[str], seed: int, type_prompts: int = 1,
     tasks: Iterable[str] = ("describe", "figure_type"),
@@ -144,36 +187,7 @@ def figure_instructions(
     instructions do not depend on which other records share the file or in which order (and no
     RNG is seeded per record, which cost more than building the instructions).
     """
-    tasks = set(tasks)
+    figure_types, tasks = tuple(figure_types), frozenset(tasks)
     for record in records:
-        draw = zlib.crc32(f"{seed}:{record.id}".encode("utf-8"))
-        provenance = {
-            "dataset": record.source.dataset,
-            "paper_id": record.source.paper_id,
-            "figure_id": record.source.figure_id,
-            "record": record.id,
-        }
-
-        def item(suffix: str, prompt: str, answer: str, task: str, fields: list[str], **extra) -> Instruction:
-            return Instruction(
-                id=f"{record.id}-{suffix}", image=record.image,
-                conversations=[{"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{prompt}"},
-                               {"from": "gpt", "value": answer}],
-                source={**provenance, "task": task, **extra, "fields": fields},
-            )
-
-        if "describe" in tasks:
-            target, fields = ctom_target(record, components)
-            if target:
-                yield item("describe", DESCRIBE_PROMPTS[draw % len(DESCRIBE_PROMPTS)], target, "describe", fields, components=components)
-        if "figure_type" in tasks and record.figure_type:
-            prompts = _ORDERS[(draw // 3) % len(_ORDERS)][: min(type_prompts, len(TYPE_PROMPTS))]
-            for number, prompt in enumerate(prompts):
-                yield item("type" + (f"-{number}" if number else ""), type_prompt(prompt, figure_types),
-                           record.figure_type, "figure_type", ["figure_type"])
-        if "caption" in tasks and record.caption.strip():
-            caption = record.caption.strip()
-            caption = replace_figure_refs(caption, record.figure_type) if record.figure_type else caption
-            yield item("caption", CAPTION_PROMPTS[(draw // 18) % len(CAPTION_PROMPTS)], caption, "caption", ["caption"])
-        if "read_text" in tasks and record.ocr:
-            yield item("read-text", READ_TEXT_PROMPTS[(draw // 54) % len(READ_TEXT_PROMPTS)], "\n".join(record.ocr), "read_text", ["ocr"])
+        for row in instruction_rows(record, components, figure_types, seed, type_prompts, tasks):
+            yield Instruction.model_validate(row)

@@ -45,12 +45,18 @@ def texts(value) -> list[str]:
     strings or a list of lists."""
     if value is None:
         return []
-    if isinstance(value, list) and all(type(item) is str for item in value):  # the common shape, fast
-        return [text for text in (item.strip() for item in value) if text]
     if isinstance(value, str):
         return [value.strip()] if value.strip() else []
     if isinstance(value, (list, tuple)):
-        return [text for item in value for text in texts(item)]
+        out = []
+        for item in value:  # a loop, not nested generators: called several times for every record
+            if type(item) is str:
+                item = item.strip()
+                if item:
+                    out.append(item)
+            else:
+                out.extend(texts(item))
+        return out
     return [str(value)]
 
 
