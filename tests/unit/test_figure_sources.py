@@ -6,6 +6,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from scitune.contracts import FigureRecord, Rejection
@@ -59,6 +60,26 @@ def test_scicap_challenge_joins_by_id_and_reports_orphans(tmp_path):
     assert len(records) + len(rejected) == 6
 
 
+
+def test_scicap_challenge_join_is_the_same_across_lookup_blocks(tmp_path):
+    """Images are joined a block at a time: an image id repeated in another block still gets its
+    annotation, orphans on either side are reported, records keep the order of the images."""
+    from scitune.sources.scicap import LOOKUP
+
+    n = 2 * LOOKUP + 100
+    ids = [*range(n), 3, 3]  # image id 3 again, in the last block
+    images = [{"id": i, "file_name": f"p{i % 7}-Figure{k}-1.png", "figure_type": "Table"} for k, i in enumerate(ids)]
+    annotations = [{"image_id": i, "caption_no_index": f"Caption {i}.", "mention": [], "paragraph": []}
+                   for i in reversed(range(n + 2)) if i % 97 != 5]  # 5, 102, ... have none; n, n + 1 no image
+    (tmp_path / "train.json").write_text(json.dumps({"images": images, "annotations": annotations}))
+    items = list(read_figures("scicap-challenge", tmp_path / "train.json"))
+    kept = [(i.image, i.caption) for i in items if isinstance(i, FigureRecord)]
+    assert kept == [(im["file_name"], f"Caption {im['id']}.") for im in images if im["id"] % 97 != 5]
+    assert [r.reason for r in items if isinstance(r, Rejection)] == [
+        *(f"image id {i} has no annotation" for i in range(n) if i % 97 == 5),
+        f"annotation of image id {n + 1} has no image", f"annotation of image id {n} has no image"]
+
+
 def test_invalid_utf8_rejects_only_its_record(tmp_path):
     good = {"id": 1, "file_name": "a-Figure1-1.png", "figure_type": "Table"}
     bad = {"id": 2, "file_name": "a-Figure2-1.png", "figure_type": "Table"}
@@ -69,6 +90,20 @@ def test_invalid_utf8_rejects_only_its_record(tmp_path):
     records, rejected = _split(read_figures("scicap-challenge", tmp_path / "s.json"))
     assert [r.caption for r in records] == ["Fine."]
     assert [(r.id, r.reason) for r in rejected] == [("2", "text is not valid UTF-8")]
+
+
+def test_bad_bytes_in_a_late_annotation_reject_an_early_image(tmp_path):
+    """The images come first and the bad bytes sit in an annotation more than a read block (1 MB)
+    further on: the record of the first image is still rejected, not kept with U+FFFD in its caption."""
+    images = [{"id": i, "file_name": f"p{i}-Figure1-1.png", "figure_type": "Table"} for i in range(1, 601)]
+    annotations = [{"image_id": 1, "caption_no_index": "BROKEN", "mention": [], "paragraph": []},
+                   {"image_id": 2, "caption_no_index": "Fine.", "mention": [], "paragraph": ["x " * 700_000]}]
+    raw = json.dumps({"images": images, "annotations": annotations[::-1]}).encode()
+    assert raw.index(b"BROKEN") > 1 << 20
+    (tmp_path / "s.json").write_bytes(raw.replace(b"BROKEN", b"caf\xe9 \xff"))
+    records, rejected = _split(read_figures("scicap-challenge", tmp_path / "s.json"))
+    assert [r.caption for r in records] == ["Fine."]
+    assert [(r.id, r.kind) for r in rejected if r.kind != "image_without_annotation"] == [("1", "invalid_utf8")]
 
 
 def test_scicap_original_release_uses_the_authors_caption(tmp_path):
@@ -132,3 +167,22 @@ def test_folder_with_csv_metadata(tmp_path):
     assert records[0].ocr == ["x", "y"] and records[0].mentions == ["As Figure 1 shows.", "Figure 1 again."]
     assert records[0].source.paper_id == "p1"
     assert rejected[0].where == "metadata.csv:3" and rejected[0].reason == "no 'image' path"
+
+
+def test_inside_root_takes_the_normal_path_form_whatever_the_spelling(tmp_path):
+    """`inside_root` skips normpath for paths already normal; every spelling still gives what
+    normpath gives, and a climb out of the root is refused."""
+    import itertools
+    import os
+
+    from scitune.sources.images import ImageError, inside_root
+
+    root = os.path.realpath(tmp_path)
+    parts = ["a", ".", "..", "", ".hidden", "b.png", "x..y"]
+    for relative in {"/".join(p) for n in (1, 2, 3) for p in itertools.product(parts, repeat=n)} | {"/abs.png"}:
+        expected = os.path.normpath(os.path.join(root, relative))
+        if expected.startswith(root + os.sep):
+            assert inside_root(tmp_path, relative, "r") == expected, relative
+        else:
+            with pytest.raises(ImageError, match="item r: image .* is outside the image root"):
+                inside_root(tmp_path, relative, "r")

@@ -18,6 +18,7 @@ import pickle
 import sqlite3
 import tempfile
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 import ijson
@@ -26,6 +27,9 @@ from scitune.contracts import FigureRecord, Rejection
 from scitune.sources.streams import Utf8Repair, has_bad_text, paper_of, texts
 
 LICENSE = "CC BY-NC-SA 4.0"
+
+LOOKUP = 500
+"""Images per annotation lookup: under SQLite's limit on bound parameters, whatever its version."""
 
 
 def _items(path: Path, prefix: str) -> Iterator[tuple[dict, Utf8Repair]]:
@@ -45,13 +49,18 @@ def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[Figur
         # Pass 1: every annotation into a staging table, in batches (one statement per 2,000).
         index.execute("CREATE TABLE raw (image_id TEXT, number INTEGER, data BLOB)")
         batch = []
-        for number, (annotation, _) in enumerate(_items(path, "annotations.item")):
-            # pickle, not JSON: this private temp file only round-trips our own dicts, 3x faster.
-            batch.append((str(annotation.get("image_id")), number, pickle.dumps(annotation, protocol=5)))
-            if len(batch) == 2000:
-                index.executemany("INSERT INTO raw VALUES (?, ?, ?)", batch)
-                batch = []
+        with open(path, "rb") as handle:
+            whole = Utf8Repair(handle)
+            for number, annotation in enumerate(ijson.items(whole, "annotations.item", use_float=True)):
+                # pickle, not JSON: this private temp file only round-trips our own dicts, 3x faster.
+                batch.append((str(annotation.get("image_id")), number, pickle.dumps(annotation, protocol=5)))
+                if len(batch) == 2000:
+                    index.executemany("INSERT INTO raw VALUES (?, ?, ?)", batch)
+                    batch = []
         index.executemany("INSERT INTO raw VALUES (?, ?, ?)", batch)
+        # Pass 1 parsed every byte, so it knows whether any was bad; pass 2's own stream may not have
+        # reached an annotation's bad bytes yet when it yields the records of the first images.
+        bad_bytes = whole.suspect
         first = "SELECT MIN(rowid) FROM raw GROUP BY image_id"
         for key, number in index.execute(f"SELECT image_id, number FROM raw WHERE rowid NOT IN ({first}) "
                                          "ORDER BY number"):
@@ -61,14 +70,21 @@ def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[Figur
         index.execute("CREATE UNIQUE INDEX by_image ON ann (image_id)")
         index.execute("DROP TABLE raw")
         index.commit()
-        for number, (image, stream) in enumerate(_items(path, "images.item")):
-            key = str(image.get("id"))
-            row = index.execute("UPDATE ann SET used = 1 WHERE image_id = ? RETURNING data", (key,)).fetchone()
-            if row is None:
-                yield Rejection(id=key, dataset=dataset, where=f"{path.name} images[{number}]",
-                                kind="image_without_annotation", reason=f"image id {key} has no annotation")
-                continue
-            yield _challenge_record(image, pickle.loads(row[0]), dataset, number, path.name, stream.suspect)
+        # Pass 2: the images, a block at a time: one statement finds the block's annotations and
+        # marks them used (a statement per image cost more than building the records).
+        images = enumerate(_items(path, "images.item"))
+        while block := list(islice(images, LOOKUP)):
+            keys = [str(image.get("id")) for _, (image, _) in block]
+            wanted = list(dict.fromkeys(keys))
+            found = dict(index.execute(f"UPDATE ann SET used = 1 WHERE image_id IN ({', '.join('?' * len(wanted))}) "
+                                       "RETURNING image_id, data", wanted).fetchall())
+            for (number, (image, _)), key in zip(block, keys):
+                data = found.get(key)
+                if data is None:
+                    yield Rejection(id=key, dataset=dataset, where=f"{path.name} images[{number}]",
+                                    kind="image_without_annotation", reason=f"image id {key} has no annotation")
+                    continue
+                yield _challenge_record(image, pickle.loads(data), dataset, number, path.name, bad_bytes)
         for (key,) in index.execute("SELECT image_id FROM ann WHERE used = 0"):
             yield Rejection(id=key, dataset=dataset, where=path.name, kind="annotation_without_image",
                             reason=f"annotation of image id {key} has no image")
