@@ -227,6 +227,40 @@ def test_the_trainer_builds_the_optimizer_in_its_hook(tiny_model_config, tmp_pat
                       ("multi_modal_projector", True): (1e-3, 0.1), ("multi_modal_projector", False): (1e-3, 0.0)}
 
 
+def test_on_a_cpu_the_trainer_uses_the_fused_adamw_with_the_same_update(tiny_model_config, tmp_path):
+    """The stage's optimizer on a CPU is torch's fused AdamW (the default per-tensor loop is several
+    times slower there); one step of it moves every weight as the per-tensor AdamW does."""
+    import copy
+
+    from transformers import TrainingArguments
+
+    from scitune.train.freeze import apply_freezing, parameter_groups
+    from scitune.train.stage import StageTrainer, optimizer_name
+
+    model, _ = build_llava(tiny_model_config, seed=0)
+    stage = _stage(train={"vision_tower": "frozen", "multi_modal_projector": "full", "language_model": "full"},
+                   learning_rate=1e-2, weight_decay=0.1)
+    apply_freezing(model, stage)
+    reference = copy.deepcopy(model)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, optim=optimizer_name(False),
+                             weight_decay=0.1)
+    fused = StageTrainer(model=model, stage=stage, args=args).create_optimizer()
+    assert all(group["fused"] for group in fused.param_groups)
+    loop = torch.optim.AdamW(parameter_groups(reference, stage), lr=1e-2, weight_decay=0.1, foreach=False)
+    torch.manual_seed(0)
+    for net, optimizer in ((model, fused), (reference, loop)):
+        torch.manual_seed(0)
+        for parameter in net.parameters():
+            if parameter.requires_grad:
+                parameter.grad = torch.randn_like(parameter)
+        optimizer.step()
+    moved = 0
+    for (name, a), b in zip(model.named_parameters(), reference.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+        moved += a.requires_grad
+    assert moved > 10
+
+
 def test_text_only_samples_are_rejected_when_only_the_image_path_trains(data, tmp_path):
     recipe = load_recipe(shipped_recipe("tiny"))
     model, processor = build_llava(recipe.model, seed=0)
