@@ -415,7 +415,13 @@ class StageConfig(_Config):
 
 class EvaluateConfig(_Config):
     batch_size: int = Field(16, ge=1)
-    """Prompts per generation batch (results do not depend on it)."""
+    """Prompts per generation batch (in fp32 the answers do not depend on it; see `dtype`)."""
+    dtype: Literal["auto", "as_trained", "float32", "bfloat16", "float16"] = "auto"
+    """Precision of generation. auto: the rule of `scitune predict` (a GPU's bf16 or fp16; fp32 on a
+    CPU, where greedy answers are then the same at any batch size). as_trained: the precision the
+    last stage trains in (bf16 where the GPU or CPU computes it natively, else fp32): ~1.8x faster
+    generation than fp32 on a CPU with AVX512-BF16/AMX; answers then depend on batch_size, which the
+    recipe fixes, so a rerun gives the same answers."""
     max_new_tokens_figures: int = Field(48, ge=1)
     """Tokens generated per figure description; a type question gets only its longest label's tokens + 4."""
     max_new_tokens_questions: int = Field(96, ge=1)

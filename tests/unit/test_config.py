@@ -106,3 +106,21 @@ def test_a_stage_may_mix_curated_sets_with_weights(tmp_path):
     assert load_recipe(_write(tmp_path, text)).stages[0].mixture == {"questions": 1.0, "figures": 0.3}
     with pytest.raises(RecipeError, match="positive"):
         load_recipe(_write(tmp_path, text.replace("figures: 0.3", "figures: 0")))
+
+
+def test_evaluation_precision_as_trained_follows_the_last_stage(tmp_path):
+    """`evaluate.dtype: as_trained` evaluates every checkpoint of the run in the last stage's precision;
+    auto leaves the choice to `scitune predict`'s rule; a named dtype is used as it is."""
+    from scitune.pipeline.evaluation import inference_dtype
+    from scitune.train.stage import use_bf16
+
+    def dtype(*overrides):
+        return inference_dtype(load_recipe(_write(tmp_path, BASE), list(overrides)))
+
+    assert dtype() == "auto"
+    assert dtype("evaluate.dtype=as_trained", "stages.0.precision=bf16") == "bfloat16"
+    assert dtype("evaluate.dtype=as_trained", "stages.0.precision=fp32") == "float32"
+    assert dtype("evaluate.dtype=as_trained") == ("bfloat16" if use_bf16("auto") else "float32")
+    assert dtype("evaluate.dtype=float32", "stages.0.precision=bf16") == "float32"
+    with pytest.raises(RecipeError, match="evaluate.dtype"):
+        load_recipe(_write(tmp_path, BASE), ["evaluate.dtype=int8"])

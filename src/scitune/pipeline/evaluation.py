@@ -22,6 +22,17 @@ def _progress(label: str, total: int, console: Console):
         yield lambda n: bar.advance(task, n)
 
 
+def inference_dtype(recipe: Recipe) -> str:
+    """The `dtype` every checkpoint of the run is evaluated in (one for all, so that the base, stage
+    and final rows compare): `evaluate.dtype`, with as_trained resolved to the precision of the
+    last stage (`train.stage.use_bf16`)."""
+    if recipe.evaluate.dtype != "as_trained":
+        return recipe.evaluate.dtype
+    from scitune.train.stage import use_bf16
+
+    return "bfloat16" if use_bf16(recipe.stages[-1].precision if recipe.stages else "auto") else "float32"
+
+
 def evaluate_checkpoint(recipe: Recipe, run_dir: Path, name: str, model_dir: Path, out: Path,
                         console: Console) -> dict:
     """Scores of the checkpoint in MODEL_DIR on every held-out set the run has; writes OUT/scores.json."""
@@ -29,7 +40,7 @@ def evaluate_checkpoint(recipe: Recipe, run_dir: Path, name: str, model_dir: Pat
     from scitune.model.build import load_for_inference
     from scitune.sources.instructions import read_instructions
 
-    model, processor = load_for_inference(model_dir)  # the GPU when there is one; fp32 on a CPU
+    model, processor = load_for_inference(model_dir, dtype=inference_dtype(recipe))  # the GPU when there is one
     e = recipe.evaluate
     model_name = f"{recipe.name}/{name}"
     scores: dict = {}
