@@ -40,7 +40,7 @@ $(BIN)/.installed: pyproject.toml $(LOCK) $(EMBEDDED_LOCK)
 
 install: $(BIN)/.installed  ## create .venv and install the locked environment
 
-quickstart: install  ## the whole pipeline on the embedded default (~12 min on 2 CPU cores, plus ~2 min of install)
+quickstart: install  ## the whole pipeline on the embedded default (~8 min on 2 CPU cores, plus ~2 min of install)
 	$(BIN)/scitune quickstart
 
 test: install  ## the test suite (unit, contract, end to end on tiny models)

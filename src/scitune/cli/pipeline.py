@@ -85,7 +85,7 @@ def quickstart(
     verbose: Verbose = False,
 ) -> None:
     """The whole pipeline on the embedded default (SmolLM2-135M-Instruct + a small random SigLIP tower)
-    and a generated demo corpus: about 12 minutes on 2 CPU cores, install not counted."""
+    and a generated demo corpus: about 8 minutes on 2 CPU cores, install not counted."""
     _run(shipped_recipe("quickstart"), overrides, output_dir, verbose)
 
 
