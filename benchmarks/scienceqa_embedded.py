@@ -141,6 +141,7 @@ def test_once(name: str, data: Path, out: Path) -> list[dict]:
     at_hand = {p.name for p in (data / "images" / "test").iterdir()}
     text_only = {pid for pid, p in problems.items() if not p.image}
     with_image = {pid for pid, p in problems.items() if p.image and pid in at_hand}
+    (out / "test").mkdir(exist_ok=True)
     pids = out / "test_pids.txt"
     pids.write_text("\n".join(sorted(text_only | with_image)) + "\n")
     recipe = yaml.safe_load((out / name / "recipe.yaml").read_text())
