@@ -27,9 +27,22 @@ import tarfile
 from pathlib import Path
 
 from scitune.contracts import FigureRecord, Rejection
+from scitune.sources.citations import Citations, read_citations
 from scitune.sources.latex_floats import _COUNTER_COMMAND, Unit, parse_units
-from scitune.sources.latex_text import citing_sentences, clean, paragraphs_of, unit_is_cited
-from scitune.sources.latex_tree import collect_macros, expand_macros, graphics_dirs, preamble_and_body, read_tree
+from scitune.sources.latex_text import (
+    CITE,
+    citing_sentences,
+    clean,
+    paragraphs_of,
+    unit_is_cited,
+)
+from scitune.sources.latex_tree import (
+    collect_macros,
+    expand_macros,
+    graphics_dirs,
+    preamble_and_body,
+    read_tree,
+)
 from scitune.sources.paper_text import caption_key, similarity, strip_caption_label
 
 log = logging.getLogger(__name__)
@@ -155,6 +168,8 @@ class _PdfSource:
         self.document = None
         self.layout = None
         self.labels: dict[str, tuple[str, int]] = {}
+        self.kinds: dict[str, str] = {}
+        self.aux: Path | None = None
         self.compiled = None
         self.tried = False
         self.fallback = None  # (document, layout) of the PDF beside the source, when a compiled one came first
@@ -170,7 +185,7 @@ class _PdfSource:
             try:
                 self.compiled = compile_paper(self.folder, self.main)
                 path = self.compiled.pdf
-                self.labels = self.compiled.labels
+                self.labels, self.kinds, self.aux = self.compiled.labels, self.compiled.kinds, self.compiled.aux
                 if self.compiled.stubs:
                     self.notes.append(("compiled_with_stubs", "compiled with empty stand-ins for packages missing "
                                        f"here: {', '.join(self.compiled.stubs)}"))
@@ -273,6 +288,8 @@ def read_latex_paper(source: Path, out_dir: Path, paper_id: str | None = None, d
         reject("paper", "missing_input", problem)
     preamble, body = preamble_and_body(tree.text)
     macros = collect_macros(preamble, main.parent)
+    for name, macro in collect_macros(body).items():  # defined after \begin{document}, used in captions
+        macros.setdefault(name, macro)
     structural = {k: m for k, m in macros.items() if _COUNTER_COMMAND.search(m.body)}
     units, problems = parse_units(expand_macros(body, structural), expand_macros(preamble, structural))
     for problem in problems:
@@ -282,23 +299,41 @@ def read_latex_paper(source: Path, out_dir: Path, paper_id: str | None = None, d
     dirs = graphics_dirs(tree.text, main.parent)
     try:
         needs_pdf = [u for u in units if _needs_pdf(u, dirs, folder)]
-        printed: dict[str, tuple[str, str]] = {}
-        if needs_pdf and pdf_source.open() is not None:
+        # A caption that cites the bibliography prints what BibTeX made of it: the .aux of a compile,
+        # unless the authors shipped their .aux or .bbl.
+        shipped = main.with_suffix(".aux").is_file() or main.with_suffix(".bbl").is_file()
+        cites = any(CITE.search(unit.caption) for unit in units)
+        if (needs_pdf or cites and not shipped) and pdf_source.open() is not None:
             _apply_aux(units, pdf_source.labels)
-            printed = {label: ("", number) for label, (number, _) in pdf_source.labels.items()}
+        citations = read_citations(preamble, pdf_source.aux, main)
+        printed = _printed(units, pdf_source.labels, pdf_source.kinds)
+        paragraphs = citing_sentences(paragraphs_of(body), macros, printed, citations)
         for unit in units:
-            for label in unit.labels:
-                printed[label] = (unit.kind, unit.number)
-        paragraphs = citing_sentences(paragraphs_of(body), macros, printed)
-        for unit in units:
-            records += _unit_records(unit, paper, out_dir, dpi, dirs, folder, macros, printed, paragraphs,
-                                     pdf_source, reject)
+            records += _unit_records(unit, paper, out_dir, dpi, dirs, folder, macros, printed, citations,
+                                     paragraphs, pdf_source, reject)
     finally:
         pdf_source.close()
     for kind, note in notes:
         if kind != "pdf_fallback" or any(r.kind == kind for r in rejected):
             reject("paper", kind, note)
     return records, rejected
+
+
+def _printed(units: list[Unit], labels: dict[str, tuple[str, int]], kinds: dict[str, str]
+             ) -> dict[str, tuple[str, str]]:
+    """label → (what it names, its number) as TeX prints them: the .aux's numbers where the paper
+    was compiled (a section's 'V-A', with 'Section' where cleveref says so), each figure's own, and a
+    sub-figure's number with its letter ('1a', subcaption's `\\ref`)."""
+    printed = {label: (kinds.get(label, ""), number) for label, (number, _) in labels.items()}
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for unit in units:
+        if unit.label:
+            printed[unit.label] = (unit.kind, unit.number)
+        for index, label in enumerate(unit.sublabels[:len(letters)]):
+            number = labels.get(label, ("", 0))[0]
+            printed[label] = (unit.kind, number if number.startswith(unit.number) and number != unit.number
+                              else unit.number + letters[index])
+    return printed
 
 
 def _apply_aux(units: list[Unit], labels: dict[str, tuple[str, int]]) -> None:
@@ -322,9 +357,9 @@ def _needs_pdf(unit: Unit, dirs: list[Path], folder: Path) -> bool:
 
 
 def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Path], folder: Path, macros, printed,
-                  paragraphs, pdf_source: _PdfSource, reject) -> list[FigureRecord]:
+                  citations: Citations, paragraphs, pdf_source: _PdfSource, reject) -> list[FigureRecord]:
     name = f"{unit.kind} {unit.number}"
-    caption = clean(unit.caption, macros, printed)
+    caption = clean(unit.caption, macros, printed, citations)
     if not caption:
         reject(unit.figure_id, "no_caption", f"{name} has an empty caption")
         return []
@@ -373,7 +408,7 @@ def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Pa
             continue
         text = full
         if panel.caption and len(resolved) > 1:
-            text += f" ({letters[index]}) {clean(panel.caption, macros, printed)}"
+            text += f" ({letters[index]}) {clean(panel.caption, macros, printed, citations)}"
         out.append(record(panel_id, image, text))
     return out
 

@@ -1,7 +1,7 @@
 """LaTeX source → the text a reader sees, and the sentences that cite a figure.
 
 Cleaning keeps what the author wrote: math stays as LaTeX source (`$x^2$`), citations become
-`[key]`, references become what TeX prints ("Figure 3", "Fig. 3" when the author typed "Fig.~"),
+what the paper prints when its bibliography is known (`citations`), else `[key]`; references become what TeX prints ("Figure 3", "Fig. 3" when the author typed "Fig.~"),
 formatting commands keep their argument, dashes and quotes become their characters.
 A sentence cites a figure when it holds a `\\ref`-like command to one of the figure's labels (its
 sub-figures' labels count) or names it in plain text ("Figure 3").
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from scitune.sources.citations import Citations
 from scitune.sources.latex_tree import Macro, expand_macros
 from scitune.sources.paper_text import numbers_cited
 
@@ -18,14 +19,17 @@ REF_COMMANDS = ("ref", "cref", "Cref", "autoref", "Autoref", "subref", "vref", "
                 "Crefrange", "nameref", "hyperref")
 _REF = re.compile(r"(?P<name>(?:Figures?|Figs?\.|Tables?|Tabs?\.|Algorithms?|Alg\.)\s*~?\s*)?\\(?P<cmd>"
                   + "|".join(REF_COMMANDS) + r")\*?\s*(?:\[[^\]]*\])?\s*\{(?P<labels>[^}]+)\}(?:\s*\{(?P<to>[^}]+)\})?")
-_CITE = re.compile(r"\\(?:cite|citet|citep|citealt|citealp|citeauthor|citeyear|parencite|textcite|autocite)\*?"
-                   r"\s*(?:\[[^\]]*\]\s*){0,2}\{([^}]+)\}")
+CITE = re.compile(r"\\(?P<cmd>(?:cite|citet|Citet|citep|Citep|citealt|Citealt|citealp|Citealp|citeauthor|Citeauthor|"
+                   r"citeyear|citeyearpar|citenum|parencite|textcite|autocite|supercite)\*?)"
+                   r"\s*(?P<notes>(?:\[[^\]]*\]\s*){0,2})\{(?P<keys>[^}]+)\}")
 _MARK = re.compile(r"\x01([^\x02]*)\x02")
 _KEEP_ARGUMENT = ("textbf", "textit", "emph", "texttt", "textsc", "textsf", "textrm", "textup", "textnormal",
                   "underline", "mbox", "hbox", "text", "url", "bf", "it", "em", "rm", "sf", "tt", "sc", "textcolor",
-                  "color", "uline", "st", "hl", "textsuperscript", "textsubscript", "fbox", "framebox", "ensuremath")
+                  "color", "uline", "st", "hl", "textsuperscript", "textsubscript", "fbox", "framebox", "ensuremath",
+                  "added")  # AASTeX's (and the changes package's) revision marks print the added text ...
 _DROP_WITH_ARGUMENT = ("footnote", "footnotetext", "label", "vspace", "hspace", "thanks", "index", "ref_drop",
-                       "protect", "phantom", "hphantom", "vphantom", "todo", "marginpar", "includegraphics", "linebreak")
+                       "protect", "phantom", "hphantom", "vphantom", "todo", "marginpar", "includegraphics", "linebreak",
+                       "explain", "deleted")  # ... and neither the reviewer's note nor the deleted text
 _ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "c": "\u0327", "v": "\u030c",
             "=": "\u0304", ".": "\u0307", "u": "\u0306", "H": "\u030b", "r": "\u030a"}
 
@@ -98,12 +102,23 @@ def render_marks(text: str, printed: dict[str, tuple[str, str]]) -> str:
     return _MARK.sub(render, text)
 
 
-def clean(text: str, macros: dict[str, Macro], printed: dict[str, tuple[str, str]] | None) -> str:
+def _citation(match: re.Match, citations: Citations | None) -> str:
+    keys = [key.strip() for key in match.group("keys").split(",") if key.strip()]
+    if not citations:
+        return "[" + ", ".join(keys) + "]"
+    notes = re.findall(r"\[([^\]]*)\]", match.group("notes"))
+    return citations.render(match.group("cmd"), keys, notes)
+
+
+def clean(text: str, macros: dict[str, Macro], printed: dict[str, tuple[str, str]] | None,
+          citations: Citations | None = None) -> str:
     """LaTeX → readable text (see the module docstring); PRINTED None keeps the reference marks
-    in place, to be rendered per sentence once the cited labels are known."""
+    in place, to be rendered per sentence once the cited labels are known. CITATIONS: the paper's
+    bibliography (`citations.read_citations`), for citations as printed."""
     text = expand_macros(text, macros)
     text = mark_refs(text)
-    text = _CITE.sub(lambda m: "[" + ", ".join(k.strip() for k in m.group(1).split(",")) + "]", text)
+    text = re.sub(r"\\href\s*\{[^{}]*\}", "", text)  # \href{url}{text} prints its text only
+    text = CITE.sub(lambda m: _citation(m, citations), text)
     math: list[str] = []
 
     def keep_math(match: re.Match) -> str:
@@ -145,8 +160,8 @@ def cited_labels(sentence_marked: str) -> set[str]:
             for label in match.group(1).split("|", 1)[1].split(",")}
 
 
-def citing_sentences(paragraphs: list[str], macros: dict[str, Macro], printed: dict[str, tuple[str, str]]
-                     ) -> list[tuple[str, list[tuple[str, set[str]]]]]:
+def citing_sentences(paragraphs: list[str], macros: dict[str, Macro], printed: dict[str, tuple[str, str]],
+                     citations: Citations | None = None) -> list[tuple[str, list[tuple[str, set[str]]]]]:
     """Each paragraph as clean text with its sentences and the labels each sentence cites."""
     from scitune.sources.sentences import split_sentences
 
@@ -155,7 +170,7 @@ def citing_sentences(paragraphs: list[str], macros: dict[str, Macro], printed: d
         if "\\ref" not in paragraph and "ref{" not in paragraph and not re.search(
                 r"(?:Fig|Table|Tab|FIG)", paragraph):
             continue
-        marked = clean(paragraph, macros, None)
+        marked = clean(paragraph, macros, None, citations)
         sentences = []
         for sentence in split_sentences(marked):
             labels = cited_labels(sentence)

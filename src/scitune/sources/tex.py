@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 DEBIAN_PACKAGES = ("latexmk", "texlive-latex-base", "texlive-latex-recommended", "texlive-latex-extra",
                    "texlive-fonts-recommended", "texlive-pictures", "texlive-science", "texlive-publishers",
-                   "texlive-plain-generic", "texlive-xetex", "texlive-font-utils", "cm-super", "ghostscript")
+                   "texlive-plain-generic", "texlive-xetex", "texlive-bibtex-extra", "biber", "texlive-font-utils",
+                   "cm-super", "ghostscript")
 """What `.ci/run` installs (apt-get --no-install-recommends) so that the papers under test compile."""
 
 _MISSING = re.compile(r"! LaTeX Error: File `([^']+)\.(sty|cls)' not found")
@@ -56,14 +57,17 @@ class TexFailed(RuntimeError):
 
 @dataclass
 class Compiled:
-    """A compiled paper: its PDF, the printed number and page of every label, what was stubbed."""
+    """A compiled paper: its PDF, the printed number and page of every label, what was stubbed;
+    its .aux (and .bbl beside it) until `cleanup`."""
 
     pdf: Path
     labels: dict[str, tuple[str, int]] = field(default_factory=dict)  # label → (printed number, page)
+    kinds: dict[str, str] = field(default_factory=dict)  # label → what it names, where cleveref says
     stubs: list[str] = field(default_factory=list)
     errors: int = 0
     engine: str = "pdflatex"
     folder: Path | None = None
+    aux: Path | None = None
 
     def cleanup(self) -> None:
         if self.folder is not None:
@@ -87,10 +91,8 @@ def choose_engine(main_text: str, folder: Path) -> str:
     return "pdflatex"
 
 
-def parse_aux(aux: Path) -> dict[str, tuple[str, int]]:
-    """`\\newlabel{fig:x}{{3}{5}…}` → {'fig:x': ('3', 5)} (hyperref's longer form too), with the labels
-    of every `\\include`d file: LaTeX writes those to the file's own .aux, named by `\\@input{…}`."""
-    labels = {}
+def _aux_texts(aux: Path):
+    """AUX's text, then that of every `\\include`d file's own .aux, named by `\\@input{…}`."""
     pending, seen = [aux], set()
     while pending:
         path = pending.pop(0)
@@ -98,11 +100,33 @@ def parse_aux(aux: Path) -> dict[str, tuple[str, int]]:
             continue
         seen.add(path.resolve())
         text = path.read_text(errors="replace")
+        yield text
+        pending += [path.parent / name for name in re.findall(r"\\@input\{([^}]+\.aux)\}", text)]
+
+
+def parse_aux(aux: Path) -> dict[str, tuple[str, int]]:
+    """`\\newlabel{fig:x}{{3}{5}…}` → {'fig:x': ('3', 5)} (hyperref's longer form too), with the labels
+    of every `\\include`d file: LaTeX writes those to the file's own .aux."""
+    labels = {}
+    for text in _aux_texts(aux):
         for match in re.finditer(r"\\newlabel\{([^}]+)\}\{\{((?:[^{}]|\{[^{}]*\})*)\}\{(\d+)\}", text):
             number = re.sub(r"\\[A-Za-z@]+\s*|[{}]", "", match.group(2)).strip()
             labels[match.group(1)] = (number, int(match.group(3)))
-        pending += [path.parent / name for name in re.findall(r"\\@input\{([^}]+\.aux)\}", text)]
     return labels
+
+
+_CREF_NAMES = {"section": "Section", "subsection": "Section", "subsubsection": "Section", "appendix": "Appendix",
+               "subappendix": "Appendix", "chapter": "Chapter", "equation": "Equation", "figure": "Figure",
+               "subfigure": "Figure", "table": "Table", "algorithm": "Algorithm", "theorem": "Theorem",
+               "lemma": "Lemma", "definition": "Definition", "line": "Line", "enumi": "Item"}
+
+
+def cref_kinds(aux: Path) -> dict[str, str]:
+    """What each label names when the paper loads cleveref, from its `label@cref` lines
+    (`\\newlabel{sec:x@cref}{{[section][1][5]V-A}…}` → {'sec:x': 'Section'}): what `\\Cref` prints
+    before the number."""
+    return {label: _CREF_NAMES.get(kind, kind.capitalize()) for text in _aux_texts(aux)
+            for label, kind in re.findall(r"\\newlabel\{([^}]+)@cref\}\{\{\[([A-Za-z]+)\]", text)}
 
 
 def _stub(name: str, suffix: str, build: Path) -> str:
@@ -146,6 +170,10 @@ def compile_paper(folder: Path, main: Path, timeout: float = 300, max_stubs: int
     log_file = out / (source.stem + ".log")
     for _ in range(max_stubs + 1):
         shutil.rmtree(out, ignore_errors=True)
+        # `\include{includes/x}` writes includes/x.aux under the output folder: TeX stops the whole
+        # run ("I can't write on file") unless that folder exists there too.
+        for sub in [p for p in source.parent.rglob("*") if p.is_dir()]:
+            (out / sub.relative_to(source.parent)).mkdir(parents=True, exist_ok=True)
         command = ["latexmk", f"-{'pdf' if engine == 'pdflatex' else engine}", "-f", "-interaction=nonstopmode",
                    "-file-line-error", f"-outdir={out}", source.name]
         try:
@@ -165,8 +193,9 @@ def compile_paper(folder: Path, main: Path, timeout: float = 300, max_stubs: int
         first_error = next((line for line in text.splitlines() if line.startswith("!") or ":error" in line), "")
         raise TexFailed(f"{engine} produced no PDF{': ' + first_error if first_error else ''}")
     errors = sum(1 for line in text.splitlines() if line.startswith("!") or re.match(r"^\S+:\d+: ", line))
-    compiled = Compiled(pdf=pdf, labels=parse_aux(out / (source.stem + ".aux")), stubs=stubs, errors=errors,
-                        engine=engine, folder=work)
+    aux = out / (source.stem + ".aux")
+    compiled = Compiled(pdf=pdf, labels=parse_aux(aux), kinds=cref_kinds(aux), stubs=stubs, errors=errors,
+                        engine=engine, folder=work, aux=aux)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         shutil.copy(pdf, keep / pdf.name)
