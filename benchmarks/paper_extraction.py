@@ -8,7 +8,8 @@ table (counted in the PDF by hand), its caption as the source gives it, and whet
 it. A caption is exact when it equals the expected one after labels ('Figure 3:'), LaTeX markup,
 math delimiters, spacing and case are dropped (`paper_text.caption_key`); a caption read from a PDF
 is keyed as the plain text it is. A crop is checked when it is at least 64 px on
-each side and, for a crop taken from a PDF, no running text and no other caption lies inside it.
+each side and, for a crop taken from a PDF, no running text, no running head or page number and no
+other caption lies inside it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def _matches(record_caption: str, expected: str, panel: str, printed: bool) -> b
     return got == want or (panel != "" and got.startswith(want + panel))
 
 
+def _prose(line, body_size: float) -> bool:
+    """A line of sentences in body type (eight words or more, mostly lower-case words): running text,
+    whatever the reader decided; inside a figure's crop it is a fault (a table's notes are not checked)."""
+    words = line.text.split()
+    wordy = [w for w in words if re.fullmatch(r"[a-z][a-z'’-]+[,.;:]?", w)]
+    return abs(line.size - body_size) <= 0.6 and len(words) >= 8 and len(wordy) >= 0.6 * len(words)
+
+
 def pdf_crop_problems(pdf: Path) -> dict[str, str]:
     """figure id → why its region is not clean (body text or another caption inside), from the layout."""
     import pypdfium2 as pdfium
@@ -69,9 +78,11 @@ def pdf_crop_problems(pdf: Path) -> dict[str, str]:
             inside = [line for line in page.lines if id(line) not in mine and x0 - 1 <= line.x0 and line.x1 <= x1 + 1
                       and top - 1 <= line.top and line.bottom <= bottom + 1]
             caption_inside = [line for line in inside if re.match(r"(Figure|Fig\.|FIG\.|Table|TABLE)\s*\S+[.:]", line.text)]
-            body_inside = [line for line in inside if is_body(line, size, x1 - x0) and line not in region.inside]
-            if caption_inside or body_inside:
-                problems[region.caption.figure_id] = (caption_inside or body_inside)[0].text[:60]
+            body_inside = [line for line in inside if is_body(line, size, x1 - x0) and line not in region.inside
+                           or region.caption.kind == "Figure" and _prose(line, size)]
+            head_inside = [line for line in inside if id(line) in page.furniture]
+            if caption_inside or body_inside or head_inside:
+                problems[region.caption.figure_id] = (caption_inside or body_inside or head_inside)[0].text[:60]
         return problems
     finally:
         document.close()

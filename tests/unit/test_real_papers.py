@@ -178,3 +178,59 @@ def test_biblatex_citations_are_numbered_as_printed(shared_data_dir, tmp_path):
     assert "Comparing to Table 9 in [1] is possible" in latex["Table2"] and "[gorder]" not in latex["Table2"]
     for figure in ("Figure4", "Figure5", "Table2", "Table3"):
         assert caption_key(latex[figure], latex=True) == caption_key(pdf[figure]), figure
+
+
+def test_figures_included_as_whole_pages_are_cropped_to_their_ink_without_the_running_head(shared_data_dir):
+    import pypdfium2 as pdfium
+
+    from scitune.sources.pdf import layout_paper
+
+    folder, truth = _paper(shared_data_dir, "kepler-smear-campaign")
+    document = pdfium.PdfDocument(str(folder / "src" / truth["pdf"]))
+    try:
+        layout = layout_paper(document, 200)
+    finally:
+        document.close()
+    regions = {r.caption.figure_id: r for r in layout.regions}
+    # Figures 9 and 11 are PDF pages whose bounds run off the page: before, only a sliver of tick
+    # labels was found (22 pt tall); the plots are about 200 and 260 pt tall.
+    assert regions["Figure9"].box[3] - regions["Figure9"].box[1] >= 180
+    assert regions["Figure11"].box[3] - regions["Figure11"].box[1] >= 240
+    for figure_id, region in regions.items():
+        page = layout.pages[region.caption.page - 1]
+        heads = [line for line in page.lines if id(line) in page.furniture]
+        assert heads, f"page {page.number} has a running head"
+        assert all(line.bottom <= region.box[1] or line.top >= region.box[3] for line in heads), figure_id
+
+
+def _regions(shared_data_dir, name):
+    import pypdfium2 as pdfium
+
+    from scitune.sources.pdf import layout_paper
+
+    folder, truth = _paper(shared_data_dir, name)
+    document = pdfium.PdfDocument(str(folder / "src" / truth["pdf"]))
+    try:
+        layout = layout_paper(document, 200)
+    finally:
+        document.close()
+    return layout, {r.caption.figure_id: r for r in layout.regions}
+
+
+def test_figure_crops_hold_the_drawing_not_the_running_text_beside_it(shared_data_dir):
+    layout, regions = _regions(shared_data_dir, "wasp4b-accelerating")
+    # Figure 1 is a PDF whose bounds run off the page; Figure 4's drawing reaches 2 pt into its
+    # caption. Both were cropped from the two columns of running text under the caption.
+    for figure_id in ("Figure1", "Figure4"):
+        region = regions[figure_id]
+        assert region.box[3] <= region.caption.box[1], f"{figure_id} lies above its caption"
+        assert region.box[3] - region.box[1] >= 200, figure_id
+        page = layout.pages[region.caption.page - 1]
+        inside = [line for line in page.lines if region.box[1] <= line.top and line.bottom <= region.box[3]
+                  and region.box[0] <= line.x0 and line.x1 <= region.box[2]]
+        prose = [line for line in inside if sum(w.isalpha() and w.islower() for w in line.text.split()) >= 6]
+        assert not prose, (figure_id, prose[0].text)
+    # A pgfplots figure in the right column whose paths claim to start in the left one.
+    layout, regions = _regions(shared_data_dir, "fusion-moves-cvpr15")
+    page = layout.pages[regions["Figure7"].caption.page - 1]
+    assert regions["Figure7"].box[0] >= page.gutter[0]

@@ -26,7 +26,8 @@ from scitune.contracts import FigureRecord, Rejection
 from scitune.sources.ocr.text_layer import TEXT_LAYER
 from scitune.sources.ocr.words import lines
 from scitune.sources.paper_text import numbers_cited
-from scitune.sources.pdf_layout import Char, Line, Page, body_font_size, dehyphenate, make_lines, read_page
+from scitune.sources.pdf_layout import (Char, Line, Page, body_font_size, dehyphenate, make_lines,
+                                        mark_running_heads, read_page)
 from scitune.sources.pdf_regions import CAPTION, Region, caption_text, find_regions
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def layout_paper(document, max_pages: int, ocr_engine=None) -> PaperLayout:
                 page.lines = make_lines(_ocr_chars(document, number, ocr_engine))
         pages.append(page)
     body_size = body_font_size(pages)
+    mark_running_heads(pages)
     vocabulary = {word.lower() for page in pages for line in page.lines
                   for word in re.findall(r"[A-Za-z]+(?:-[A-Za-z]+)+", line.text)}
     regions: list[Region] = []

@@ -113,6 +113,33 @@ class Page:
     images: list[tuple[float, float, float, float]] = field(default_factory=list)
     chars: int = 0
     gutter: tuple[float, float] | None = None
+    furniture: set[int] = field(default_factory=set)  # ids of running heads and page numbers
+
+
+def mark_running_heads(pages: list[Page]) -> None:
+    """Running heads and page numbers: lines in the top or bottom margin that recur at one height on
+    a third of the pages or more, the same words (a head's page number aside) or a number that
+    counts with the pages. A figure at the top of a page is then not cropped with the head above it,
+    while its own tick labels there ('0.25', '16') are not taken for heads."""
+    if len(pages) < 3:
+        return
+
+    def key(page: Page, line: Line) -> tuple | None:
+        if not (line.bottom < 0.09 * page.height or line.top > 0.93 * page.height):
+            return None
+        text = line.text.strip()
+        if text.isdigit():
+            return round(line.top / 3), "page", int(text) - page.number
+        words = re.sub(r"[^a-z]+", " ", text.lower()).split()
+        return (round(line.top / 3), " ".join(words)) if words else None
+
+    counts: dict[tuple, int] = {}
+    for page in pages:
+        for found in {key(page, line) for line in page.lines} - {None}:
+            counts[found] = counts.get(found, 0) + 1
+    needed = max(3, len(pages) // 3)
+    for page in pages:
+        page.furniture = {id(line) for line in page.lines if counts.get(key(page, line), 0) >= needed}
 
 
 def page_chars(textpage, height: float) -> list[Char]:
@@ -260,6 +287,9 @@ def read_page(document, number: int) -> Page:
         box = (max(0.0, left), max(0.0, height - top), min(width, right), min(height, height - bottom))
         if box[2] - box[0] < 0.1 and box[3] - box[1] < 0.1:
             continue
+        if obj.type == raw.FPDF_PAGEOBJ_FORM and box[3] - box[1] >= 0.9 * height:
+            result.objects += ink_blocks(page, box, lines, float(height))
+            continue
         if (box[2] - box[0]) * (box[3] - box[1]) > 0.9 * width * height:
             continue  # a page background, not a figure
         result.objects.append(box)
@@ -268,6 +298,43 @@ def read_page(document, number: int) -> Page:
     textpage.close()
     page.close()
     return result
+
+
+def ink_blocks(page, box: tuple[float, float, float, float], lines: list[Line], height: float,
+               gap: float = 6.0) -> list[tuple[float, float, float, float]]:
+    """Where a form that claims the whole page height really draws: the blocks of ink inside BOX,
+    text left out, split at blank bands of GAP points or more (none for a blank page background).
+
+    Why: a figure included as a PDF page keeps its media box; pdfium reports that box, not the
+    form's clip, so its bounds run off the page (Kepler paper, Figures 9 and 11) and give no figure
+    region. Text is masked because the running text above and below is text, and the plot's own
+    labels are found again as lines beside the ink."""
+    from PIL import ImageDraw
+
+    scale = 2.0
+    image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
+    draw = ImageDraw.Draw(image)
+    for line in lines:
+        draw.rectangle([line.x0 * scale - 1, line.top * scale - 1, line.x1 * scale + 1, line.bottom * scale + 1],
+                       fill=255)
+    x0, top, x1, bottom = (int(v * scale) for v in box)
+    region = image.crop((x0, top, x1, bottom)).point(lambda v: 255 if v < 200 else 0)
+    rows = [region.crop((0, y, region.width, y + 1)).getbbox() is not None for y in range(region.height)]
+    blocks, start, blank = [], None, 0
+    for y, ink in enumerate(rows + [False] * int(gap * scale + 1)):
+        if ink:
+            start = y if start is None else start
+            blank = 0
+        elif start is not None:
+            blank += 1
+            if blank >= gap * scale:
+                end = y - blank + 1
+                inked = region.crop((0, start, region.width, end)).getbbox()
+                if inked is not None:
+                    blocks.append(((x0 + inked[0]) / scale, (top + start) / scale,
+                                   (x0 + inked[2]) / scale, (top + end) / scale))
+                start, blank = None, 0
+    return [b for b in blocks if b[2] - b[0] >= 2 and b[3] - b[1] >= 2]  # none: a blank page background
 
 
 def ruler_ranges(lines: list[Line], minimum: int = 10) -> list[tuple[float, float]]:

@@ -133,13 +133,41 @@ def find_captions(page: Page) -> list[Caption]:
                          and abs(c.size - line.size) <= 0.6 and c.x0 < right + 2 and c.x1 > left - 2
                          and c.x0 >= left - 3 * line.size and id(c) not in labels]
             if not following:
-                break
+                note = _note_line(caption, ordered, used, labels, line.size, left)
+                if note is None:
+                    break
+                caption.lines.append(note)
+                used.add(id(note))
+                continue
             row = min(c.baseline for c in following)
             parts = sorted((c for c in following if abs(c.baseline - row) < 0.3 * line.size), key=lambda c: c.x0)
             caption.lines.extend(parts)
             used.update(id(c) for c in parts)
         captions.append(caption)
     return captions
+
+
+def _note_line(caption: Caption, ordered: list[Line], used: set[int], labels: set[int], size: float,
+               left: float) -> Line | None:
+    """The next line of a note set in smaller type under a caption that announces it with a colon
+    ('… can be found in the following websites:' then a list of sources in \\footnotesize): one
+    line to a row, at the caption's left edge and line spacing, all the note in one size. A table's
+    rows in small type are cells side by side, not one line, and so are not taken."""
+    last = caption.lines[-1]
+    in_note = last.size < size - 0.6
+    if not in_note and not re.search(r":\s*$", last.text):
+        return None
+    below = [c for c in ordered if id(c) not in used and id(c) not in labels
+             and 0 < c.baseline - last.baseline <= 1.7 * max(c.size, last.size)]
+    if not below:
+        return None
+    row = min(c.baseline for c in below)
+    parts = [c for c in below if abs(c.baseline - row) < 0.3 * size]
+    if len(parts) != 1:
+        return None
+    line = parts[0]
+    same_note = abs(line.size - last.size) <= 0.3 if in_note else 0.7 * size <= line.size < size - 0.6
+    return line if same_note and abs(line.x0 - left) <= size else None
 
 
 def caption_text(caption: Caption, vocabulary: set[str] | None = None) -> str:
@@ -187,10 +215,14 @@ def column_of(caption: Caption, page: Page, captions: list[Caption], body_size: 
 def _walk(start: float, direction: int, elements: list[tuple[tuple, Line | None]], body_size: float,
           span: float, stop_lines: set[int]) -> list[tuple[tuple, Line | None]]:
     """Elements met going up (-1) or down (+1) from START while the gaps stay small."""
+    # A drawing's bounds may reach a point or two past the caption's top (a plot's white margin).
+    def slack(element) -> float:
+        return 3.0 if element[1] is None else 1.0
+
     if direction < 0:
-        ordered = sorted((e for e in elements if e[0][3] <= start + 1), key=lambda e: -e[0][3])
+        ordered = sorted((e for e in elements if e[0][3] <= start + slack(e)), key=lambda e: -e[0][3])
     else:
-        ordered = sorted((e for e in elements if e[0][1] >= start - 1), key=lambda e: e[0][1])
+        ordered = sorted((e for e in elements if e[0][1] >= start - slack(e)), key=lambda e: e[0][1])
     taken: list[tuple[tuple, Line | None]] = []
     edge = start
     for box, line in ordered:
@@ -233,16 +265,19 @@ def find_regions(page: Page, body_size: float) -> list[Region]:
             return column[0] - 2 <= middle <= column[1] + 2 and overlap >= 0.5 * (box[2] - box[0])
 
         elements = [(box, None) for box in page.objects if within(box)]
-        elements += [(line.box, line) for line in page.lines if id(line) not in caption_lines and within(line.box)]
+        elements += [(line.box, line) for line in page.lines if id(line) not in caption_lines
+                     and id(line) not in page.furniture and within(line.box)]
         others = {id(line) for c in captions if c is not caption for line in c.lines}
         elements += [(line.box, line) for c in captions if c is not caption for line in c.lines if within(line.box)]
         x0, top, x1, bottom = caption.box
         above = _walk(top, -1, elements, body_size, span, others)
         below = _walk(bottom, +1, elements, body_size, span, others)
         first, second = (below, above) if caption.kind == "Table" else (above, below)
-        if len(second) >= 4 * len(first):
+        drawn = [any(line is None for _, line in side) for side in (first, second)]
+        if len(second) >= 4 * len(first) and not (drawn[0] and not drawn[1]):
             # The float's content is on the other side (a table captioned underneath): what lies on
-            # the usual side is a heading, a block of notes or the end of a paragraph.
+            # the usual side is a heading, a block of notes or the end of a paragraph. Not when only the
+            # usual side has drawings: the many lines on the other are running text.
             first, second = second, first
         taken = first if any(line is None or not is_body(line, body_size, span) for _, line in first) else second
         if not taken and first:
@@ -252,5 +287,15 @@ def find_regions(page: Page, body_size: float) -> list[Region]:
             continue
         box = (min(b[0] for b, _ in taken), min(b[1] for b, _ in taken),
                max(b[2] for b, _ in taken), max(b[3] for b, _ in taken))
+        gutter = page.gutter
+        if gutter is not None and x1 <= gutter[1]:  # a column's figure ends at the gutter (paths' bounds may not)
+            box = (box[0], box[1], min(box[2], gutter[0] + 2), box[3])
+        elif gutter is not None and x0 >= gutter[0]:
+            box = (max(box[0], gutter[1] - 2), box[1], box[2], box[3])
+        # Kept 2 pt clear of the caption: the crop pads by 2 pt, which would show the caption's first letters.
+        if box[3] <= top + 3:
+            box = (box[0], box[1], box[2], min(box[3], top - 2))
+        elif box[1] >= bottom - 3:
+            box = (box[0], max(box[1], bottom + 2), box[2], box[3])
         regions.append(Region(caption, box, [line for _, line in taken if line is not None]))
     return regions
