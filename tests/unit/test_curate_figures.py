@@ -89,3 +89,15 @@ def test_curation_rows_are_the_validated_instructions_byte_for_byte():
         assert to_json(row).decode() == Instruction.model_validate(row).model_dump_json(by_alias=True)
     assert [Instruction.model_validate(r) for r in rows] == list(
         figure_instructions([record], "CTOM", ["bar chart", "table"], seed=5, type_prompts=3, tasks=TASKS))
+
+
+def test_the_checks_copy_with_the_normalised_type_is_the_model_copy():
+    """Curation copies each record with its normalised type by hand, for speed: the copy must be
+    the one pydantic's `model_copy` makes, down to the JSON and the fields set."""
+    from scitune.curate.corpus import _with_type
+
+    record = _record(figure_type="Bar Chart")
+    fast, slow = _with_type(record, "bar chart"), record.model_copy(update={"figure_type": "bar chart"})
+    assert fast == slow and fast.model_dump_json() == slow.model_dump_json()
+    assert fast.model_fields_set == slow.model_fields_set and fast.__pydantic_extra__ == slow.__pydantic_extra__
+    assert record.figure_type == "Bar Chart", "the original is left as it was"

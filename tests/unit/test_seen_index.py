@@ -51,3 +51,22 @@ def test_more_new_keys_than_one_insert_statement_holds(tmp_path):
     again = [([f"id:x{n}", f"image:{n}"], f"x{n}") for n in range(0, 700, 7)]
     assert index.claim_many(again) == [(f"image:{n}", str(n)) for n in range(0, 700, 7)]
     index.close()
+
+
+def test_keys_moved_to_disk_keep_their_owners(tmp_path):
+    """Past its memory bound the index moves its keys to disk: the verdicts do not change, whether
+    the bitmap of spilled keys is roomy or so small that every key may be on disk."""
+    for bits in (SeenIndex.FILTER_BITS, 8):
+        index = SeenIndex(tmp_path / f"spill{bits}.sqlite")
+        index.MEMORY_KEYS, index.FILTER_BITS = 2, bits  # every batch after the first spills
+        assert [verdict for start in range(0, len(CLAIMS), 2) for verdict in index.claim_many(CLAIMS[start:start + 2])] \
+            == EXPECTED
+        assert (tmp_path / f"spill{bits}.sqlite").exists()
+        index.close()
+        assert not (tmp_path / f"spill{bits}.sqlite").exists()
+    index = SeenIndex(tmp_path / "big.sqlite")
+    index.MEMORY_KEYS = 100
+    assert index.claim_many([([f"id:{n}", f"image:{n}"], str(n)) for n in range(700)]) == [None] * 700
+    again = [([f"id:x{n}", f"image:{n}"], f"x{n}") for n in range(700)]  # 700 keys looked up on disk at once
+    assert index.claim_many(again) == [(f"image:{n}", str(n)) for n in range(700)]
+    index.close()

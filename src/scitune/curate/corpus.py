@@ -2,7 +2,7 @@
 OCR-completed, length-limited instructions split by paper, with every rejection written down.
 
 Memory does not grow with the corpus: records flow through in chunks, the state that must see
-every record (ids, image hashes, captions per paper) lives in an on-disk SQLite index, and the
+every record (ids, image hashes, captions per paper) moves to an on-disk index past a bound, and the
 statistics are counters and a fixed histogram. Counts always add up: in = kept + rejected.
 
 A record goes through four steps, each its own object so that `ray_engine` runs the same code
@@ -21,25 +21,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic_core import to_json
 
 from scitune.config import FigureCurationConfig
 from scitune.contracts import IMAGE_PLACEHOLDER, FigureRecord, Instruction, Rejection
 from scitune.curate.figures import instruction_rows
+from scitune.curate.lengths import TargetLimiter
 from scitune.curate.manifest import write_manifest
+from scitune.curate.seen import SeenIndex
 from scitune.figure_types import normalize_figure_type
 from scitune.sources.images import ImageError, check_image, file_digest, inside_root, resolve_image
 from scitune.sources.ocr import OcrCache, make_engine
-from scitune.sources.sentences import split_sentences
 from scitune.sources.splits import SPLITS, split_of
 
 LENGTH_BINS = (16, 32, 64, 128, 256, 384, 512, 1024, 2048)
@@ -50,104 +50,12 @@ def _sampled(row: dict) -> bool:
     return row["source"]["task"] != "figure_type" and zlib.crc32(row["id"].encode("utf-8")) % 8 == 0
 
 
-class SeenIndex:
-    """First owner of each key (id, image digest, caption on a paper), kept on disk.
-
-    Records claim their keys in corpus order, a batch at a time: one query finds which of the
-    batch's keys earlier batches own, the batch is decided in memory, one statement stores its new
-    owners. A record owns its keys only if none was taken, so a rejected record never owns a key.
-    """
-
-    LOOKUP = 500  # keys per SELECT: under SQLite's limit on bound parameters, whatever its version
-
-    def __init__(self, path: Path):
-        path.unlink(missing_ok=True)
-        self.path = path
-        # One caller at a time, but not always from the thread that opened it (Ray runs an actor's
-        # batches on a worker thread).
-        self.db = sqlite3.connect(path, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=OFF")
-        self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, owner TEXT) WITHOUT ROWID")
-
-    def claim_many(self, claims: list[tuple[list[str], str]]) -> list[tuple[str, str] | None]:
-        """For each (keys, owner) in order: None when every key is new (now owned by OWNER), else
-        (the first taken key, its owner)."""
-        wanted = list({key for keys, _ in claims for key in keys})
-        owners: dict[str, str] = {}
-        for start in range(0, len(wanted), self.LOOKUP):
-            part = wanted[start:start + self.LOOKUP]
-            owners.update(self.db.execute(f"SELECT key, owner FROM seen WHERE key IN ({', '.join('?' * len(part))})",
-                                          part).fetchall())
-        new: list[tuple[str, str]] = []
-        verdicts: list[tuple[str, str] | None] = []
-        for keys, owner in claims:
-            taken = next((key for key in keys if key in owners), None)
-            if taken is None:
-                owners.update((key, owner) for key in keys)
-                new.extend((key, owner) for key in keys)
-                verdicts.append(None)
-            else:
-                verdicts.append((taken, owners[taken]))
-        # Many rows per statement (LOOKUP parameters), not a statement per row: less work per row.
-        for start in range(0, len(new), self.LOOKUP // 2):
-            part = new[start:start + self.LOOKUP // 2]
-            self.db.execute(f"INSERT INTO seen VALUES {', '.join(['(?, ?)'] * len(part))}",
-                            [value for row in part for value in row])
-        return verdicts
-
-    def claim(self, keys: list[str], owner: str) -> tuple[str, str] | None:
-        return self.claim_many([(keys, owner)])[0]
-
-    def close(self) -> None:
-        self.db.close()
-        self.path.unlink(missing_ok=True)
-
-
 def duplicate_rejection(record: FigureRecord, key: str, owner: str) -> Rejection:
     """Why RECORD is refused when KEY (one of its dedupe keys) belongs to the earlier record OWNER."""
     kind, reason = ("duplicate_id", f"duplicate id {record.id}") if key.startswith("id:") else (
         ("duplicate_image", f"same image as {owner}") if key.startswith("image:") else
         ("duplicate_caption", f"same caption as {owner} on paper {record.source.paper_id}"))
     return Rejection(id=record.id, dataset=record.source.dataset, kind=kind, reason=reason)
-
-
-class TargetLimiter:
-    """Targets no longer than N tokens of the target LM's tokenizer, cut at sentence boundaries.
-
-    A text never has more tokens than UTF-8 bytes plus one (byte-level BPE: at most one token per
-    byte; SentencePiece may add one word-boundary token), so only texts longer than that bound are
-    tokenised to enforce the limit: the exact rule at a fraction of the cost.
-    """
-
-    def __init__(self, tokenizer, max_tokens: int):
-        self.tokenizer = tokenizer
-        # The Rust tokenizer directly: the Python wrapper's per-text conversion costs more than encoding.
-        self.backend = getattr(tokenizer, "backend_tokenizer", None)
-        self.max_tokens = max_tokens
-
-    def may_exceed(self, text: str) -> bool:
-        return len(text.encode("utf-8")) + 1 > self.max_tokens
-
-    def lengths(self, texts: list[str]) -> list[int]:
-        if not texts:
-            return []
-        if self.backend is not None:  # the fast batch call skips the character offsets nobody reads here
-            encode = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
-            return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
-        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
-
-    def cut(self, text: str) -> str | None:
-        """The longest run of whole leading sentences within the limit; None if the first is too long."""
-        sentences = split_sentences(text)
-        low, high = 0, len(sentences)  # longer prefixes never have fewer tokens: bisect on the count
-        while low < high:
-            middle = (low + high + 1) // 2
-            if self.lengths([" ".join(sentences[:middle])])[0] <= self.max_tokens:
-                low = middle
-            else:
-                high = middle - 1
-        return " ".join(sentences[:low]) if low else None
 
 
 class Stats:
@@ -204,9 +112,9 @@ class Stats:
         }
 
 
-@dataclass(frozen=True)
-class Checked:
-    """A record that passed the checks it can pass alone, with what dedupe and OCR need."""
+class Checked(NamedTuple):
+    """A record that passed the checks it can pass alone, with what dedupe and OCR need (a tuple:
+    made for every record, and a frozen dataclass cost ten times as much to make)."""
 
     record: FigureRecord
     path: str  # the image file (under the image root)
@@ -227,21 +135,18 @@ class RecordChecks:
         self.known_types = tuple(cfg.figure_types)
 
     def __call__(self, record: FigureRecord) -> Checked | Rejection:
-        def reject(kind: str, reason: str) -> Rejection:
-            return Rejection(id=record.id, dataset=record.source.dataset, kind=kind, reason=reason)
-
         try:
             figure_type = _normalized_type(record.figure_type, self.known_types)
         except ValueError as error:
             if self.cfg.unknown_types == "reject":
-                return reject("unknown_figure_type", str(error))
+                return _rejection(record, "unknown_figure_type", str(error))
             figure_type = None
         if not record.caption.strip():
-            return reject("empty_caption", "empty caption")
-        if any(IMAGE_PLACEHOLDER in text for text in (record.caption, *record.ocr, *record.mentions,
-                                                       *record.paragraphs)):
-            return reject("image_placeholder_in_text", f"its text contains the image placeholder "
-                                                       f"{IMAGE_PLACEHOLDER}, which would add an image slot")
+            return _rejection(record, "empty_caption", "empty caption")
+        # One search of the texts joined by a newline, which no placeholder spans.
+        if IMAGE_PLACEHOLDER in "\n".join((record.caption, *record.ocr, *record.mentions, *record.paragraphs)):
+            return _rejection(record, "image_placeholder_in_text", f"its text contains the image placeholder "
+                                                                   f"{IMAGE_PLACEHOLDER}, which would add an image slot")
         try:
             if self.cfg.image_check == "none":  # no file is opened: a lexical check, no disk access
                 path = inside_root(self.image_root, record.image, record.id)
@@ -249,7 +154,7 @@ class RecordChecks:
                 path = resolve_image(self.image_root, record.image, record.id)
                 check_image(path, record.id, self.cfg.image_check, self.cfg.max_pixels)
         except ImageError as error:
-            return reject(error.kind, str(error))
+            return _rejection(record, error.kind, str(error))
         keys = [f"id:{record.id}"]
         if self.cfg.dedupe:
             keys.append(f"image:{file_digest(path) if self.cfg.image_check != 'none' else path}")
@@ -259,8 +164,24 @@ class RecordChecks:
             keys.append(f"caption:{record.source.paper_id}\x00{hashlib.blake2b(caption, digest_size=16).hexdigest()}")
         # Checked once, at the reader: the copy with the normalised type needs no second validation.
         if figure_type != record.figure_type:
-            record = record.model_copy(update={"figure_type": figure_type})
+            record = _with_type(record, figure_type)
         return Checked(record, str(path), keys)
+
+
+def _with_type(record: FigureRecord, figure_type: str | None) -> FigureRecord:
+    """`record.model_copy(update={"figure_type": figure_type})` for a third of its cost (it copies
+    every attribute generically, for every record): the four attributes a pydantic model is made
+    of, as `model_construct` sets them."""
+    copy = FigureRecord.__new__(FigureRecord)
+    object.__setattr__(copy, "__dict__", {**record.__dict__, "figure_type": figure_type})
+    object.__setattr__(copy, "__pydantic_fields_set__", record.__pydantic_fields_set__ | {"figure_type"})
+    object.__setattr__(copy, "__pydantic_extra__", None)
+    object.__setattr__(copy, "__pydantic_private__", None)
+    return copy
+
+
+def _rejection(record: FigureRecord, kind: str, reason: str) -> Rejection:
+    return Rejection(id=record.id, dataset=record.source.dataset, kind=kind, reason=reason)
 
 
 class OcrFill:
@@ -322,51 +243,57 @@ class TargetBuilder:
         built = [instruction_rows(r, self.cfg.components, self.known_types, self.seed,
                                   self.cfg.type_prompts_per_figure if split == "train" else 1, self.tasks)
                  for r, split in zip(records, splits)]
-        counted = [row for rows in built for row in rows
-                   if self.limiter.may_exceed(row["conversations"][-1]["value"]) or _sampled(row)]
-        tokens_of = dict(zip((row["id"] for row in counted),
-                             self.limiter.lengths([row["conversations"][-1]["value"] for row in counted])))
+        # Per target: its row, its text, whether it is in the sample, and its token count where needed.
+        targets = [[row, row["conversations"][-1]["value"], _sampled(row), None] for rows in built for row in rows]
+        counted = [target for target in targets if target[2] or self.limiter.may_exceed(target[1])]
+        for target, tokens in zip(counted, self.limiter.lengths([target[1] for target in counted])):
+            target[3] = tokens
+        limit = self.cfg.max_target_tokens
         out = []
+        position = 0
         for record, split, rows in zip(records, splits, built):
             kept: list[dict] = []
             failure = None
-            for row in rows:
-                answer = row["conversations"][-1]["value"]
+            for row, answer, sampled, tokens in targets[position:position + len(rows)]:
                 if IMAGE_PLACEHOLDER in answer:  # only OCR read after the checks brings one here:
                     Instruction.model_validate(row)  # refused as before, naming the instruction
-                tokens = tokens_of.get(row["id"])
-                if tokens is not None and tokens > self.cfg.max_target_tokens:
+                if tokens is not None and tokens > limit:
                     cut = self.limiter.cut(answer)
                     if cut is None:
                         failure = Rejection(
                             id=record.id, dataset=record.source.dataset, kind="first_sentence_too_long",
                             reason=f"the first sentence of its {row['source']['task']} target is longer than "
-                                   f"{self.cfg.max_target_tokens} tokens")
+                                   f"{limit} tokens")
                         break
                     self.stats.truncated += 1
                     tokens = self.limiter.lengths([cut])[0]
                     row = {**row, "conversations": [*row["conversations"][:-1], {"from": "gpt", "value": cut}],
-                           "source": {**row["source"], "truncated_to_tokens": self.cfg.max_target_tokens}}
-                if tokens is not None and _sampled(row):
+                           "source": {**row["source"], "truncated_to_tokens": limit}}
+                if sampled:
                     self.stats.add_length(tokens)
                 kept.append(row)
+            position += len(rows)
             out.append((record, split, failure or kept))
         return out
 
-    def lines(self, records: list[FigureRecord]) -> Iterator[tuple[str, str, str]]:
+    def lines(self, records: list[FigureRecord]) -> list[tuple[str, str, str]]:
         """(file name, JSON line without newline, rejection kind or '') for each output line of RECORDS."""
+        out = []
+        stats = self.stats
         for record, split, result in self.instructions(records):
             if isinstance(result, Rejection):
-                yield "rejected.jsonl", result.model_dump_json(), result.kind
+                out.append(("rejected.jsonl", result.model_dump_json(), result.kind))
                 continue
-            self.stats.kept[split] += 1
-            self.stats.types[record.figure_type or "(unknown)"] += 1
-            yield f"records_{split}.jsonl", record.model_dump_json(), ""
-            for row in result:
-                self.stats.instructions[split] += 1
-                self.stats.tasks[row["source"]["task"]] += 1
-                # pydantic's own serializer: the bytes `Instruction.model_dump_json(by_alias=True)` wrote.
-                yield f"{split}.jsonl", to_json(row).decode(), ""
+            stats.kept[split] += 1
+            stats.types[record.figure_type or "(unknown)"] += 1
+            if result:  # a split with no instruction has no entry, not a zero
+                stats.instructions[split] += len(result)
+            stats.tasks.update([row["source"]["task"] for row in result])
+            out.append((f"records_{split}.jsonl", record.model_dump_json(), ""))
+            name = f"{split}.jsonl"
+            # pydantic's own serializer: the bytes `Instruction.model_dump_json(by_alias=True)` wrote.
+            out += [(name, to_json(row).decode(), "") for row in result]
+        return out
 
 
 OUTPUT_FILES = (*(f"{s}.jsonl" for s in SPLITS), *(f"records_{s}.jsonl" for s in SPLITS), "rejected.jsonl")

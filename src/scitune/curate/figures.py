@@ -77,26 +77,24 @@ def ctom_target(record: FigureRecord, components: str) -> tuple[str, list[str]]:
     """
     figure_type = record.figure_type
     parts, fields = [], []
-    for component in "TCOM":
-        if component not in components:
-            continue
-        if component == "T" and figure_type:
-            parts.append(f"This figure is a {figure_type}.")  # read back by _TYPE_SENTENCE
-            fields.append("figure_type")
-        elif component == "C" and record.caption.strip():
-            caption = record.caption.strip()
+    # Always in the order T, C, O, M, whatever the order of the letters in COMPONENTS.
+    if "T" in components and figure_type:
+        parts.append(f"This figure is a {figure_type}.")  # read back by _TYPE_SENTENCE
+        fields.append("figure_type")
+    if "C" in components:
+        caption = record.caption.strip()
+        if caption:
             parts.append(replace_figure_refs(caption, figure_type) if figure_type else caption)
             fields.append("caption")
-        elif component == "O" and record.ocr:
-            parts.append(f"{OCR_MARKER} " + ", ".join(record.ocr) + ".")
-            fields.append("ocr")
-        elif component == "M" and (record.mentions or record.paragraphs):
-            # The citing sentences themselves when known; whole paragraphs only as a fallback.
-            mentions = record.mentions or record.paragraphs
-            text = " ".join(m.strip() for m in mentions)
-            text = replace_figure_refs(text, figure_type) if figure_type else text
-            parts.append(f"{MENTIONS_MARKER} {text}")
-            fields.append("mentions" if record.mentions else "paragraphs")
+    if "O" in components and record.ocr:
+        parts.append(f"{OCR_MARKER} {', '.join(record.ocr)}.")
+        fields.append("ocr")
+    if "M" in components and (record.mentions or record.paragraphs):
+        # The citing sentences themselves when known; whole paragraphs only as a fallback.
+        mentions = record.mentions or record.paragraphs
+        text = " ".join([m.strip() for m in mentions])
+        parts.append(f"{MENTIONS_MARKER} {replace_figure_refs(text, figure_type) if figure_type else text}")
+        fields.append("mentions" if record.mentions else "paragraphs")
     return " ".join(parts), fields
 
 
@@ -128,9 +126,20 @@ def _type_prompt(prompt: str, figure_types: tuple[str, ...]) -> str:
     return f"{prompt} Answer with one of: {', '.join(figure_types)}."
 
 
+@lru_cache(maxsize=256)
+def _human(prompt: str) -> str:
+    return f"{IMAGE_PLACEHOLDER}\n{prompt}"
+
+
 def type_prompt(prompt: str, figure_types: Iterable[str]) -> str:
     """Classification prompt listing the allowed labels, so the answer is one of them verbatim."""
     return _type_prompt(prompt, tuple(figure_types))
+
+
+def _row(record: FigureRecord, suffix: str, prompt: str, answer: str, source: dict) -> dict:
+    return {"id": f"{record.id}-{suffix}", "image": record.image,
+            "conversations": [{"from": "human", "value": _human(prompt)}, {"from": "gpt", "value": answer}],
+            "source": source}
 
 
 def instruction_rows(
@@ -148,31 +157,26 @@ def instruction_rows(
     source = record.source
     provenance = {"dataset": source.dataset, "paper_id": source.paper_id, "figure_id": source.figure_id,
                   "record": record.id}
+    figure_type = record.figure_type
     rows = []
-
-    def add(suffix: str, prompt: str, answer: str, task: str, fields: list[str], **extra) -> None:
-        rows.append({"id": f"{record.id}-{suffix}", "image": record.image,
-                     "conversations": [{"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{prompt}"},
-                                       {"from": "gpt", "value": answer}],
-                     "source": {**provenance, "task": task, **extra, "fields": fields}})
-
     if "describe" in tasks:
         target, fields = ctom_target(record, components)
         if target:
-            add("describe", DESCRIBE_PROMPTS[draw % len(DESCRIBE_PROMPTS)], target, "describe", fields,
-                components=components)
-    if "figure_type" in tasks and record.figure_type:
+            rows.append(_row(record, "describe", DESCRIBE_PROMPTS[draw % len(DESCRIBE_PROMPTS)], target,
+                             {**provenance, "task": "describe", "components": components, "fields": fields}))
+    if "figure_type" in tasks and figure_type:
         prompts = _ORDERS[(draw // 3) % len(_ORDERS)][: min(type_prompts, len(TYPE_PROMPTS))]
         for number, prompt in enumerate(prompts):
-            add("type" + (f"-{number}" if number else ""), _type_prompt(prompt, figure_types),
-                record.figure_type, "figure_type", ["figure_type"])
+            rows.append(_row(record, "type" + (f"-{number}" if number else ""), _type_prompt(prompt, figure_types),
+                             figure_type, {**provenance, "task": "figure_type", "fields": ["figure_type"]}))
     if "caption" in tasks and record.caption.strip():
         caption = record.caption.strip()
-        caption = replace_figure_refs(caption, record.figure_type) if record.figure_type else caption
-        add("caption", CAPTION_PROMPTS[(draw // 18) % len(CAPTION_PROMPTS)], caption, "caption", ["caption"])
+        caption = replace_figure_refs(caption, figure_type) if figure_type else caption
+        rows.append(_row(record, "caption", CAPTION_PROMPTS[(draw // 18) % len(CAPTION_PROMPTS)], caption,
+                         {**provenance, "task": "caption", "fields": ["caption"]}))
     if "read_text" in tasks and record.ocr:
-        add("read-text", READ_TEXT_PROMPTS[(draw // 54) % len(READ_TEXT_PROMPTS)], "\n".join(record.ocr),
-            "read_text", ["ocr"])
+        rows.append(_row(record, "read-text", READ_TEXT_PROMPTS[(draw // 54) % len(READ_TEXT_PROMPTS)],
+                         "\n".join(record.ocr), {**provenance, "task": "read_text", "fields": ["ocr"]}))
     return rows
 
 

@@ -14,7 +14,7 @@ text, used here) and its tokenised/normalised variants (not used: they are machi
 from __future__ import annotations
 
 import json
-import pickle
+import marshal
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -24,7 +24,7 @@ from pathlib import Path
 import ijson
 
 from scitune.contracts import FigureRecord, Rejection
-from scitune.sources.streams import Utf8Repair, has_bad_text, paper_of, texts
+from scitune.sources.streams import Utf8Repair, has_bad_text, paper_of, texts, validated
 
 LICENSE = "CC BY-NC-SA 4.0"
 
@@ -32,11 +32,9 @@ LOOKUP = 500
 """Images per annotation lookup: under SQLite's limit on bound parameters, whatever its version."""
 
 
-def _items(path: Path, prefix: str) -> Iterator[tuple[dict, Utf8Repair]]:
+def _items(path: Path, prefix: str) -> Iterator[dict]:
     with open(path, "rb") as handle:
-        stream = Utf8Repair(handle)
-        for item in ijson.items(stream, prefix, use_float=True):
-            yield item, stream
+        yield from ijson.items(Utf8Repair(handle), prefix, use_float=True)
 
 
 def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[FigureRecord | Rejection]:
@@ -46,69 +44,85 @@ def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[Figur
         index = sqlite3.connect(Path(tmp) / "annotations.db")
         index.execute("PRAGMA journal_mode=OFF")
         index.execute("PRAGMA synchronous=OFF")
-        # Pass 1: every annotation into a staging table, in batches (one statement per 2,000).
-        index.execute("CREATE TABLE raw (image_id TEXT, number INTEGER, data BLOB)")
+        # Pass 1: every annotation's texts into a table, in file order (rowid - 1: its position),
+        # in batches (one statement per 2,000); the index by image id is built once, at the end.
+        index.execute("CREATE TABLE ann (image_id TEXT, texts BLOB)")
         batch = []
         with open(path, "rb") as handle:
             whole = Utf8Repair(handle)
-            for number, annotation in enumerate(ijson.items(whole, "annotations.item", use_float=True)):
-                # pickle, not JSON: this private temp file only round-trips our own dicts, 3x faster.
-                batch.append((str(annotation.get("image_id")), number, pickle.dumps(annotation, protocol=5)))
+            for annotation in ijson.items(whole, "annotations.item", use_float=True):
+                batch.append((str(annotation.get("image_id")), _annotation_texts(annotation)))
                 if len(batch) == 2000:
-                    index.executemany("INSERT INTO raw VALUES (?, ?, ?)", batch)
+                    index.executemany("INSERT INTO ann VALUES (?, ?)", batch)
                     batch = []
-        index.executemany("INSERT INTO raw VALUES (?, ?, ?)", batch)
+        index.executemany("INSERT INTO ann VALUES (?, ?)", batch)
+        index.execute("CREATE INDEX by_image ON ann (image_id)")
         # Pass 1 parsed every byte, so it knows whether any was bad; pass 2's own stream may not have
         # reached an annotation's bad bytes yet when it yields the records of the first images.
         bad_bytes = whole.suspect
-        first = "SELECT MIN(rowid) FROM raw GROUP BY image_id"
-        for key, number in index.execute(f"SELECT image_id, number FROM raw WHERE rowid NOT IN ({first}) "
-                                         "ORDER BY number"):
-            yield Rejection(id=key, dataset=dataset, where=f"{path.name} annotations[{number}]",
-                            kind="second_annotation", reason=f"second annotation of image id {key} (the first is used)")
-        index.execute(f"CREATE TABLE ann AS SELECT image_id, data, 0 AS used FROM raw WHERE rowid IN ({first})")
-        index.execute("CREATE UNIQUE INDEX by_image ON ann (image_id)")
-        index.execute("DROP TABLE raw")
-        index.commit()
-        # Pass 2: the images, a block at a time: one statement finds the block's annotations and
-        # marks them used (a statement per image cost more than building the records).
+        seconds = set()
+        first_of = {}
+        for key, rowid in index.execute("SELECT image_id, rowid FROM ann WHERE image_id IN "
+                                        "(SELECT image_id FROM ann GROUP BY image_id HAVING COUNT(*) > 1) ORDER BY rowid"):
+            if first_of.setdefault(key, rowid) != rowid:
+                seconds.add(rowid)
+                yield Rejection(id=key, dataset=dataset, where=f"{path.name} annotations[{rowid - 1}]",
+                                kind="second_annotation", reason=f"second annotation of image id {key} (the first is used)")
+        # Pass 2: the images, a block at a time: one statement finds the block's annotations (a
+        # statement per image cost more than building the records); a bit per annotation marks it used.
+        count = index.execute("SELECT MAX(rowid) FROM ann").fetchone()[0] or 0
+        used = bytearray((count >> 3) + 1)
         images = enumerate(_items(path, "images.item"))
         while block := list(islice(images, LOOKUP)):
-            keys = [str(image.get("id")) for _, (image, _) in block]
+            keys = [str(image.get("id")) for _, image in block]
             wanted = list(dict.fromkeys(keys))
-            found = dict(index.execute(f"UPDATE ann SET used = 1 WHERE image_id IN ({', '.join('?' * len(wanted))}) "
-                                       "RETURNING image_id, data", wanted).fetchall())
-            for (number, (image, _)), key in zip(block, keys):
-                data = found.get(key)
-                if data is None:
-                    yield Rejection(id=key, dataset=dataset, where=f"{path.name} images[{number}]",
-                                    kind="image_without_annotation", reason=f"image id {key} has no annotation")
-                    continue
-                yield _challenge_record(image, pickle.loads(data), dataset, number, path.name, bad_bytes)
-        for (key,) in index.execute("SELECT image_id FROM ann WHERE used = 0"):
-            yield Rejection(id=key, dataset=dataset, where=path.name, kind="annotation_without_image",
-                            reason=f"annotation of image id {key} has no image")
+            found = {}
+            for key, rowid, data in index.execute(
+                    f"SELECT image_id, rowid, texts FROM ann WHERE image_id IN ({', '.join('?' * len(wanted))}) "
+                    "ORDER BY rowid", wanted):
+                used[rowid >> 3] |= 1 << (rowid & 7)
+                found.setdefault(key, data)
+            items = [_challenge_record(image, found.get(key), key, dataset, number, path.name, bad_bytes)
+                     for (number, image), key in zip(block, keys)]
+            yield from validated(items)
+        unused = [rowid for byte, bits in enumerate(used) if bits != 255 for rowid in range(byte * 8, byte * 8 + 8)
+                  if not bits >> (rowid & 7) & 1 and 0 < rowid <= count and rowid not in seconds]
+        for start in range(0, len(unused), LOOKUP):
+            part = unused[start:start + LOOKUP]
+            for (key,) in index.execute(f"SELECT image_id FROM ann WHERE rowid IN ({', '.join('?' * len(part))}) "
+                                        "ORDER BY rowid", part):
+                yield Rejection(id=key, dataset=dataset, where=path.name, kind="annotation_without_image",
+                                reason=f"annotation of image id {key} has no image")
         index.close()
 
 
-def _challenge_record(image: dict, annotation: dict, dataset: str, number: int, file: str,
-                      suspect: bool) -> FigureRecord | Rejection:
-    file_name = image.get("file_name")
-    record_id = str(image.get("id"))
-    where = f"{file} images[{number}]"
-    if not isinstance(file_name, str) or not file_name:
-        return Rejection(id=record_id, dataset=dataset, where=where, kind="no_file_name", reason="image has no file_name")
+def _annotation_texts(annotation: dict) -> bytes:
+    """What a record takes from its annotation: the caption, mentions and paragraphs as flat texts.
+    marshal, not JSON or pickle: this private temp file only round-trips strings and lists, fastest."""
     caption = annotation.get("caption_no_index") or annotation.get("caption") or ""
-    fields = (caption, image.get("ocr"), annotation.get("mention"), annotation.get("paragraph"), file_name)
-    if suspect and has_bad_text(*fields):
-        return Rejection(id=record_id, dataset=dataset, where=where, kind="invalid_utf8", reason="text is not valid UTF-8")
+    return marshal.dumps((" ".join(texts(caption)), texts(annotation.get("mention")),
+                          texts(annotation.get("paragraph"))))
+
+
+def _challenge_record(image: dict, annotation: bytes | None, key: str, dataset: str, number: int, file: str,
+                      suspect: bool) -> dict | Rejection:
+    """The fields of one image's FigureRecord (validated by the caller, a block at a time), or why it has none."""
+    where = f"{file} images[{number}]"
+    if annotation is None:
+        return Rejection(id=key, dataset=dataset, where=where, kind="image_without_annotation",
+                         reason=f"image id {key} has no annotation")
+    file_name = image.get("file_name")
+    if not isinstance(file_name, str) or not file_name:
+        return Rejection(id=key, dataset=dataset, where=where, kind="no_file_name", reason="image has no file_name")
+    caption, mentions, paragraphs = marshal.loads(annotation)
+    ocr = texts(image.get("ocr"))
+    if suspect and has_bad_text(caption, ocr, mentions, paragraphs, file_name):
+        return Rejection(id=key, dataset=dataset, where=where, kind="invalid_utf8", reason="text is not valid UTF-8")
     paper = str(image.get("paper_id") or paper_of(file_name))
-    return FigureRecord(
-        id=f"{dataset}-{record_id}", image=file_name, figure_type=image.get("figure_type"),
-        caption=" ".join(texts(caption)), ocr=texts(image.get("ocr")), mentions=texts(annotation.get("mention")),
-        paragraphs=texts(annotation.get("paragraph")),
-        source={"dataset": dataset, "paper_id": paper, "figure_id": file_name.rsplit(".", 1)[0], "license": LICENSE},
-    )
+    return {"id": f"{dataset}-{key}", "image": file_name, "figure_type": image.get("figure_type"), "caption": caption,
+            "ocr": ocr, "mentions": mentions, "paragraphs": paragraphs,
+            "source": {"dataset": dataset, "paper_id": paper, "figure_id": file_name.rsplit(".", 1)[0],
+                       "license": LICENSE}}
 
 
 def read_scicap_original(folder: Path, dataset: str = "scicap") -> Iterator[FigureRecord | Rejection]:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterator
+from functools import cache
 from typing import BinaryIO
+
+from pydantic import TypeAdapter, ValidationError
+
+from scitune.contracts import FigureRecord, Rejection
 
 BAD_TEXT = "\ufffd"
 """What an undecodable byte becomes; a record whose text contains it is rejected as non-UTF-8."""
@@ -43,11 +49,7 @@ class Utf8Repair:
 def texts(value) -> list[str]:
     """A text field as a list of non-empty strings, whether the corpus stored a string, a list of
     strings or a list of lists."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value.strip()] if value.strip() else []
-    if isinstance(value, (list, tuple)):
+    if type(value) is list or isinstance(value, (list, tuple)):  # lists first: what corpora store most
         out = []
         for item in value:  # a loop, not nested generators: called several times for every record
             if type(item) is str:
@@ -57,6 +59,11 @@ def texts(value) -> list[str]:
             else:
                 out.extend(texts(item))
         return out
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.strip()
+        return [value] if value else []
     return [str(value)]
 
 
@@ -72,3 +79,22 @@ def paper_of(file_name: str) -> str:
         if marker in stem:
             return stem.split(marker, 1)[0]
     return stem.rsplit(".", 1)[0]
+
+
+@cache
+def _records() -> TypeAdapter:
+    return TypeAdapter(list[FigureRecord])
+
+
+def validated(items: list[dict | Rejection]) -> Iterator[FigureRecord | Rejection]:
+    """ITEMS with each dict (a FigureRecord's fields) made a FigureRecord: all in one validation call,
+    which costs half as much per record as a call each. When one is invalid, they are made one at a
+    time instead, so the records before it still come out and it raises the error
+    `FigureRecord(**fields)` raises, naming the field."""
+    fields = [item for item in items if type(item) is dict]
+    try:
+        records = iter(_records().validate_python(fields))
+    except ValidationError:
+        records = (FigureRecord(**item) for item in fields)
+    for item in items:
+        yield next(records) if type(item) is dict else item

@@ -1,0 +1,92 @@
+"""Dedupe state: the first owner of each key (an id, an image, a caption on a paper), in memory up
+to a bound and on disk past it, so that memory stays flat however large the corpus."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+
+class SeenIndex:
+    """First owner of each key, claimed in corpus order a batch at a time. A record owns its keys
+    only if none was taken, so a rejected record never owns a key.
+
+    The keys live in a dict until it holds MEMORY_KEYS of them (about 35 MB); then they move to an
+    SQLite table in one sorted statement, and a fixed bitmap of their hashes remembers which keys
+    may be on disk, so that only those few are looked up there. A SELECT and an INSERT for every
+    batch had cost more than everything else dedupe does, whatever the corpus size.
+    """
+
+    MEMORY_KEYS = 1 << 18
+    FILTER_BITS = 1 << 26  # 8 MiB; one bit per key: ~4% of new keys looked up in vain at 3M spilled keys
+    LOOKUP = 500  # keys per SELECT: under SQLite's limit on bound parameters, whatever its version
+
+    def __init__(self, path: Path):
+        path.unlink(missing_ok=True)
+        self.path = path
+        self.owners: dict[str, str] = {}
+        self.db: sqlite3.Connection | None = None  # opened by the first spill
+        self.on_disk = bytearray()  # the bitmap, allocated by the first spill
+
+    def claim_many(self, claims: list[tuple[list[str], str]]) -> list[tuple[str, str] | None]:
+        """For each (keys, owner) in order: None when every key is new (now owned by OWNER), else
+        (the first taken key, its owner)."""
+        owners = self.owners
+        spilled = self._spilled_owners(claims) if self.db is not None else {}
+        verdicts: list[tuple[str, str] | None] = []
+        for keys, owner in claims:
+            for key in keys:  # loops, not generators: this runs for every record
+                if key in owners or key in spilled:
+                    verdicts.append((key, owners[key] if key in owners else spilled[key]))
+                    break
+            else:
+                for key in keys:
+                    owners[key] = owner
+                verdicts.append(None)
+        if len(owners) > self.MEMORY_KEYS:
+            self._spill()
+        return verdicts
+
+    def claim(self, keys: list[str], owner: str) -> tuple[str, str] | None:
+        return self.claim_many([(keys, owner)])[0]
+
+    def _spilled_owners(self, claims: list[tuple[list[str], str]]) -> dict[str, str]:
+        """The owners on disk of CLAIMS' keys that the bitmap says may be there."""
+        wanted = list({key for keys, _ in claims for key in keys if key not in self.owners and self._maybe_spilled(key)})
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), self.LOOKUP):
+            part = wanted[start:start + self.LOOKUP]
+            found.update(self.db.execute(f"SELECT key, owner FROM seen WHERE key IN ({', '.join('?' * len(part))})",
+                                         part).fetchall())
+        return found
+
+    def _bit(self, key: str) -> int:
+        return hash(key) % self.FILTER_BITS  # Python's str hash: fixed within this process, all the bitmap needs
+
+    def _maybe_spilled(self, key: str) -> bool:
+        bit = self._bit(key)
+        return bool(self.on_disk[bit >> 3] >> (bit & 7) & 1)
+
+    def _spill(self) -> None:
+        if self.db is None:
+            # One caller at a time, but not always from the thread that opened it (Ray runs an
+            # actor's batches on a worker thread).
+            self.db = sqlite3.connect(self.path, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=OFF")
+            self.db.execute("PRAGMA synchronous=OFF")
+            self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, owner TEXT) WITHOUT ROWID")
+            self.on_disk = bytearray(self.FILTER_BITS >> 3)
+        bits = self.on_disk
+        for key in self.owners:
+            bit = self._bit(key)
+            bits[bit >> 3] |= 1 << (bit & 7)
+        # Sorted, the rows go into the B-tree in order: far fewer pages touched per row (and sorted
+        # keys, not (key, owner) pairs: a list of pairs would cost as much memory again as the dict).
+        owners = self.owners
+        self.db.executemany("INSERT INTO seen VALUES (?, ?)", ((key, owners[key]) for key in sorted(owners)))
+        self.owners = {}
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+        self.path.unlink(missing_ok=True)
