@@ -125,6 +125,15 @@ def paper_text(papers: Path, name: str) -> str:
     return " ".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.rglob("*.tex")))
 
 
+def _unfused(engine):
+    """ENGINE with the OCR models run as the wheel ships them (ocr/fuse.py's baseline)."""
+    from scitune.sources.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
+
+    engine.detector.session = onnx_session(DETECTION_MODEL, fused=False)
+    engine.recogniser.session = onnx_session(RECOGNITION_MODEL, fused=False)
+    return engine
+
+
 def engines(names: list[str], ablations: bool) -> list[tuple[str, object]]:
     """(label, engine) pairs; with ABLATIONS, the figure engine also without each of its ideas."""
     made = []
@@ -143,6 +152,7 @@ def engines(names: list[str], ablations: bool) -> list[tuple[str, object]]:
                     ("figure, no lexicon", FigureOcr(replace(base, lexicon=False))),
                     ("figure, detector at native size", FigureOcr(replace(
                         base, detector=DetectorSettings(target_text_height=1e-9, min_scale=1.0, max_scale=1.0)))),
+                    ("figure, models as shipped (not fused)", _unfused(FigureOcr(base))),
                 ]
         else:
             from scitune.sources.ocr import make_engine

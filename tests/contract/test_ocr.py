@@ -190,3 +190,21 @@ def test_text_written_about_a_real_figure_corrects_its_unsure_words(figure_engin
 
     helped = [w.text for w in figure_engine.read(path, Lexicon.from_text("PDR of normal AODV and of AODV under attack."))]
     assert {"attack", "under"} <= set(helped) and helped.count("AODV") == 2
+
+
+@pytest.mark.shared_data
+def test_fused_models_read_a_real_figure_as_the_shipped_ones_do(figure_engine, shared_data_dir):
+    """Issue #20's time bar rests on fuse.py: the shipped models with their affine blocks and
+    hard-swish folded away give the same words and boxes. (Their speed is measured by
+    `benchmarks/ocr_accuracy.py --ablations`: 'models as shipped' beside the fused engine.)"""
+    pytest.importorskip("onnx", reason="the fused models need the onnx package (pip install onnx)")
+    from scitune.sources.ocr.figure import FigureOcr
+    from scitune.sources.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
+
+    shipped = FigureOcr()
+    shipped.detector.session = onnx_session(DETECTION_MODEL, fused=False)
+    shipped.recogniser.session = onnx_session(RECOGNITION_MODEL, fused=False)
+    path = shared_data_dir / "scicap_figures" / "1008.1628v4-Figure11-1.png"
+    fused_words, shipped_words = figure_engine.read(path), shipped.read(path)
+    assert len(fused_words) >= 20
+    assert [(w.text, w.box) for w in fused_words] == [(w.text, w.box) for w in shipped_words]

@@ -33,20 +33,24 @@ def rapidocr_available() -> bool:
     return importlib.util.find_spec(PACKAGE) is not None
 
 
-def onnx_session(name: str, threads: int = 1):
-    """An onnxruntime CPU session on one of the package's models.
+def onnx_session(name: str, threads: int = 1, fused: bool = True):
+    """An onnxruntime CPU session on one of the package's models, FUSED by default (fuse.py: the
+    same outputs, ~40% less CPU time).
 
     One thread by default: curation reads figures in parallel processes, one per core, and a second
     intra-op thread per process made each figure slower here (2 cores, measured 0.83 s vs 0.67 s).
     """
     import onnxruntime
 
+    from scitune.sources.ocr.fuse import fused_model
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return onnxruntime.InferenceSession(str(model_file(name)), options, providers=["CPUExecutionProvider"])
+    model = fused_model(model_file(name)) if fused else str(model_file(name))
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 class RapidOcr:
