@@ -61,11 +61,25 @@ def test_a_letter_among_tick_labels_is_read_again_as_a_number():
 
 
 @pytest.mark.parametrize("read, kept", [("—P(Ben.", "P(Ben."), ("-max.", "max."), ("20-", "20"), ("K-", "K"),
-                                        ("-0.5", "-0.5"), ("Mini-slot", "Mini-slot"), ("x-1", "x-1")])
+                                        ("-0.5", "-0.5"), ("Mini-slot", "Mini-slot"), ("x-1", "x-1"),
+                                        ("4000·", "4000"), ("-0.5+", "-0.5"), ("30,", "30,"), ("C++", "C++")])
 def test_legend_samples_and_tick_marks_are_not_text(read, kept):
     pieces = [piece(read, (0, 0, 10, 10))]
     layout.strip_marks(pieces)
     assert pieces[0].text == kept
+
+
+@pytest.mark.parametrize("read, parts", [
+    ("100200300400", ["100", "200", "300", "400"]),
+    ("1.0-0.50.00.51.0", ["-1.0", "-0.5", "0.0", "0.5", "1.0"]),  # the first minus sign was lost
+    ("0.10.20.3", ["0.1", "0.2", "0.3"]),
+    ("123456", ["123456"]),  # 12, 34, 56 do not step by a round step
+    ("12345", ["12345"]), ("181778", ["181778"]), ("20172017.5", ["20172017.5"]), ("Tick", ["Tick"]),
+])
+def test_tick_labels_read_as_one_word_are_cut_apart(read, parts):
+    pieces = layout.split_number_runs([piece(read, (0.0, 0.0, 10.0 * len(read), 10.0))])
+    assert [p.text for p in pieces] == parts
+    assert pieces[0].box[0] == 0.0 and pieces[-1].box[2] == 10.0 * len(read)
 
 
 def test_glyph_candidates_survive_only_as_aligned_numbers_or_confident_words():

@@ -38,7 +38,7 @@ from scitune.sources.ocr.words import Word
 
 logger = logging.getLogger(__name__)
 
-VERSION = 2
+VERSION = 3
 """Part of the cache key: raise it when a change reads the same image differently."""
 
 
@@ -102,6 +102,7 @@ class FigureOcr:
         if self.config.layout_rules:
             layout.strip_marks(pieces)
             layout.strip_frames(pieces)
+            pieces = layout.split_number_runs(pieces)
             numbers = layout.read_ticks_as_numbers(pieces, tolerance)
             points = layout.repair_axis_points(pieces, tolerance)
             pieces = layout.tidy(pieces, tolerance)
@@ -125,10 +126,17 @@ class FigureOcr:
         found = [box for box, _ in self.detector(rgb, scale)]
         tall = [b for b in found if _is_turned(b, text_height)]
         if tall:
-            lines = [b for b in turned_lines(self.detector, rgb, tall, scale) if _is_turned(b, text_height)]
+            flat = [b for b in found if not _is_turned(b, text_height)]
+            # The strip cut around a y-axis label also takes in the tick labels beside it, whose
+            # column, turned, reads as a line: a line mostly outside the label's column, or across
+            # a horizontal box that stands out of it (not a piece of the label itself), is not one.
+            beside = [f for f in flat if _within_columns(f, tall) < 0.5]
+            lines = [b for b in turned_lines(self.detector, rgb, tall, scale)
+                     if _is_turned(b, text_height) and _within_columns(b, tall) >= 0.5
+                     and not any(_covered(f, [b]) > 0.2 for f in beside)]
             # A tall box the turned strip did not find again is kept as it was.
             kept = [b for b in tall if _covered(b, lines) < 0.5]
-            found = [b for b in found if not _is_turned(b, text_height)] + lines + kept
+            found = flat + lines + kept
         return split_stacked(rgb, join_vertical(found), text_height)
 
     def _recognise(self, rgb: np.ndarray, boxes: list[tuple[Box, str]], text_height: float) -> list[layout.Piece]:
@@ -174,6 +182,12 @@ def _covered(box: Box, boxes: list[Box]) -> float:
     area = max(1e-9, (box[2] - box[0]) * (box[3] - box[1]))
     return max((max(0.0, min(box[2], b[2]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[1], b[1]))
                 for b in boxes), default=0.0) / area
+
+
+def _within_columns(box: Box, tall: list[Box]) -> float:
+    """The largest share of BOX's width within the x-range of one of TALL."""
+    width = max(1e-9, box[2] - box[0])
+    return max((max(0.0, min(box[2], b[2]) - max(box[0], b[0])) for b in tall), default=0.0) / width
 
 
 def _uncovered(candidates: list[Box], boxes: list[Box], shape, text_height: float) -> list[Box]:

@@ -7,7 +7,9 @@ Rules that use the layout of plots, each measured in benchmarks/ocr_accuracy.py:
   fits it with a decimal point put back ("12" among 0.2 … 1.0 → "1.2") is corrected (the point is
   one or two pixels at SciCap's resolution), and labels on the scale take the axis's confidence;
 - a legend's line sample glued to its label ("—P(Ben." , "-max.") loses the dash, and so does a
-  tick mark glued after its label ("20-", "K-"), and a label its frame's edge ("sample)");
+  tick mark glued after its label ("20-", "K-", "4000·", "-0.5+"), and a label its frame's edge ("sample)");
+- a row of tick labels read as one word ("100200300400", "1.0-0.50.00.51.0") is cut into the
+  evenly spaced numbers it spells;
 - what has no letter or digit is dropped, and glyph candidates (the detector missed them) are kept
   only as numbers aligned with the detector's numbers, or confident words of three letters or more.
 """
@@ -25,6 +27,7 @@ from scitune.sources.ocr.recognise import word_confidence
 NUMBER = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+)([eE][-+]?\d+)?%?$")
 LEGEND_DASH = re.compile(r"^[-–—_~=]+(?=[^\W\d_]|\()")
 TICK_DASH = re.compile(r"(?<=[\w.)\]%])[-–—_~]+$")
+NUMBER_TAIL = re.compile(r"[·•+']+$")  # a tick mark or grid dot read after a number ("30," is text)
 NUMERIC_CHARS = "0123456789.,-+%"
 
 
@@ -146,6 +149,80 @@ def _repair_group(group: list[Piece], axis: int) -> int:
     return changed
 
 
+def split_number_runs(pieces: list[Piece]) -> list[Piece]:
+    """Horizontal words that spell three or more evenly spaced numbers of one format, glued (tick
+    labels closer than a word gap), cut into those numbers; each gets its share of the box."""
+    out = []
+    for piece in pieces:
+        parts = None if piece.angle else _arithmetic_run(piece.text)
+        if not parts:
+            out.append(piece)
+            continue
+        x0, y0, x1, y1 = piece.box
+        step, start = (x1 - x0) / len(piece.text), 0
+        for part, negative in parts:
+            end = start + len(part)
+            chars = piece.char_confidences[start:end] if len(piece.char_confidences) == len(piece.text) else ()
+            text = "-" + part if negative and not part.startswith("-") else part
+            out.append(Piece(text, word_confidence(chars) if chars else piece.confidence,
+                             (x0 + start * step, y0, x0 + end * step, y1), piece.line, 0, piece.source, None, chars))
+            start = end
+    return out
+
+
+_RUN_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?")
+
+
+def _arithmetic_run(text: str, min_parts: int = 3) -> list[tuple[str, bool]] | None:
+    """TEXT cut into MIN_PARTS or more numbers of one format that step evenly by a round step,
+    each with whether it is negative (its minus sign may be lost: "1.0-0.50.0" is -1.0, -0.5, 0.0);
+    None when no such cut exists. A text that is itself a number is cut only into parts of two
+    characters or more, six characters in all at least ("100200300", never "12345")."""
+    if not 2 * min_parts - 1 <= len(text) <= 40 or not set(text) <= set("0123456789.-"):
+        return None
+    whole = is_number(text)
+    if whole and len(text) < 6:
+        return None
+    shortest = 2 if whole else 1
+    # The first two numbers fix the format and the step; the rest must follow, so this is cubic in
+    # the text's length at worst, not exponential.
+    firsts = [m for size in range(1, len(text)) if (m := _RUN_NUMBER.fullmatch(text[:size]))]
+    for a in firsts:
+        decimals = len(a.group(2) or ".") - 1
+        rest = text[a.end():]
+        seconds = [m for size in range(1, len(rest) + 1)
+                   if (m := _RUN_NUMBER.fullmatch(rest[:size])) and len(m.group(2) or ".") - 1 == decimals]
+        for b in seconds:
+            ma, mb = abs(float(a.group())), abs(float(b.group()))
+            # Negatives come first; a sign read is a sign, a sign lost may be either.
+            for va in ([-ma] if a.group().startswith("-") else [ma, -ma]):
+                for vb in ([-mb] if b.group().startswith("-") else [mb, -mb]):
+                    step = vb - va
+                    if step <= 0 or not _round_step(step) or (vb < 0 and va > 0):
+                        continue
+                    parts = [(a.group(), va < 0), (b.group(), vb < 0)]
+                    position, value = a.end() + len(b.group()), vb
+                    while position < len(text):
+                        value += step
+                        digits = f"{abs(value):.{decimals}f}"
+                        for written in (("-" + digits, digits) if value < 0 else (digits,)):
+                            if text.startswith(written, position):
+                                parts.append((written, value < 0))
+                                position += len(written)
+                                break
+                        else:
+                            break
+                    if position == len(text) and len(parts) >= min_parts and min(len(p) for p, _ in parts) >= shortest:
+                        return parts
+    return None
+
+
+def _round_step(step: float) -> bool:
+    """Whether STEP is 1, 2, 2.5 or 5 times a power of ten, as axis ticks step."""
+    mantissa = step / 10 ** np.floor(np.log10(step))
+    return any(abs(mantissa - m) < 1e-6 for m in (1, 2, 2.5, 5, 10))
+
+
 def strip_marks(pieces: list[Piece]) -> None:
     """Legend line samples before a label and tick marks after one, read as dashes, are not text;
     the word's confidence is then that of the characters left (a line sample reads unsurely)."""
@@ -154,6 +231,9 @@ def strip_marks(pieces: list[Piece]) -> None:
         start = lead.end() if lead else 0
         trail = TICK_DASH.search(piece.text, start)
         end = trail.start() if trail else len(piece.text)
+        tail = NUMBER_TAIL.search(piece.text, start, end)
+        if tail and not is_number(piece.text[start:end]) and is_number(piece.text[start:tail.start()]):
+            end = tail.start()
         if (start, end) != (0, len(piece.text)):
             _trim(piece, start, end)
 
