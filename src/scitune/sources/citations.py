@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scitune.sources.tex import aux_texts
+
 _NUMERIC_CLASSES = ("revtex", "acmart", "IEEEtran", "ieeeconf", "elsarticle-num")
 _AUTHOR_YEAR_CLASSES = ("aastex", "mnras", "emulateapj", "agutex", "copernicus")
 
@@ -58,8 +60,8 @@ class Citations:
         if command in ("citeyear", "citeyearpar"):
             years = ", ".join(e.year or e.number for e in known)
             return f"({years})" if command == "citeyearpar" else years
-        numbers = _compress([e.number for e in known])
         if self.numeric:
+            numbers = _compress([e.number for e in known])
             inner = ", ".join(part for part in (pre, numbers, post) if part)
             if command in ("citet", "Citet", "textcite"):
                 return "; ".join(f"{n} [{e.number}]" for n, e in zip(names, known, strict=True))
@@ -114,13 +116,7 @@ def _plain(tex: str) -> str:
 def parse_aux(aux: Path) -> dict[str, Entry]:
     """`\\bibcite` lines of AUX and of the .aux files it `\\@input`s."""
     entries: dict[str, Entry] = {}
-    pending, seen = [aux], set()
-    while pending:
-        path = pending.pop(0)
-        if not path.is_file() or path.resolve() in seen:
-            continue
-        seen.add(path.resolve())
-        text = path.read_text(errors="replace")
+    for text in aux_texts(aux):
         for match in re.finditer(r"^\\bibcite\{([^}]+)\}\{(.*)\}\s*$", text, flags=re.MULTILINE):
             value = match.group(2)
             fields = _groups(value) if value.startswith("{") else []
@@ -129,7 +125,6 @@ def parse_aux(aux: Path) -> dict[str, Entry]:
                                                 _plain(fields[3]) if len(fields) > 3 else "")
             else:
                 entries[match.group(1)] = Entry(_plain(value))
-        pending += [path.parent / name for name in re.findall(r"\\@input\{([^}]+\.aux)\}", text)]
     return entries
 
 

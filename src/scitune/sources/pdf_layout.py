@@ -319,7 +319,7 @@ def ink_blocks(page, box: tuple[float, float, float, float], lines: list[Line], 
                        fill=255)
     x0, top, x1, bottom = (int(v * scale) for v in box)
     region = image.crop((x0, top, x1, bottom)).point(lambda v: 255 if v < 200 else 0)
-    rows = [region.crop((0, y, region.width, y + 1)).getbbox() is not None for y in range(region.height)]
+    rows = [bool(ink) for ink in region.getprojection()[1]]
     blocks, start, blank = [], None, 0
     for y, ink in enumerate(rows + [False] * int(gap * scale + 1)):
         if ink:

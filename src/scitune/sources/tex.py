@@ -91,7 +91,7 @@ def choose_engine(main_text: str, folder: Path) -> str:
     return "pdflatex"
 
 
-def _aux_texts(aux: Path):
+def aux_texts(aux: Path):
     """AUX's text, then that of every `\\include`d file's own .aux, named by `\\@input{…}`."""
     pending, seen = [aux], set()
     while pending:
@@ -108,7 +108,7 @@ def parse_aux(aux: Path) -> dict[str, tuple[str, int]]:
     """`\\newlabel{fig:x}{{3}{5}…}` → {'fig:x': ('3', 5)} (hyperref's longer form too), with the labels
     of every `\\include`d file: LaTeX writes those to the file's own .aux."""
     labels = {}
-    for text in _aux_texts(aux):
+    for text in aux_texts(aux):
         for match in re.finditer(r"\\newlabel\{([^}]+)\}\{\{((?:[^{}]|\{[^{}]*\})*)\}\{(\d+)\}", text):
             number = re.sub(r"\\[A-Za-z@]+\s*|[{}]", "", match.group(2)).strip()
             labels[match.group(1)] = (number, int(match.group(3)))
@@ -125,7 +125,7 @@ def cref_kinds(aux: Path) -> dict[str, str]:
     """What each label names when the paper loads cleveref, from its `label@cref` lines
     (`\\newlabel{sec:x@cref}{{[section][1][5]V-A}…}` → {'sec:x': 'Section'}): what `\\Cref` prints
     before the number."""
-    return {label: _CREF_NAMES.get(kind, kind.capitalize()) for text in _aux_texts(aux)
+    return {label: _CREF_NAMES.get(kind, kind.capitalize()) for text in aux_texts(aux)
             for label, kind in re.findall(r"\\newlabel\{([^}]+)@cref\}\{\{\[([A-Za-z]+)\]", text)}
 
 
