@@ -1,12 +1,18 @@
 """OCR engines on figures whose printed text is known: word recall, junk, seconds per figure.
 
-Three sets, each with its own truth:
+Five sets, each with its own truth:
 - real (default): the six SciCap figures of ../shared/data/scicap_figures, transcribed by hand in
   ocr_truth.json. Junk = words read that are not printed in the figure.
 - pdf: every one-page figure PDF in the LaTeX sources of ../shared/data/papers (vector plots
   from matplotlib, MATLAB, pgfplots…), rendered with pypdfium2 at 400-900 px wide like SciCap's
   images; the truth is the PDF's own text layer. A check that what was tuned on the six real
-  figures holds on figures it was not tuned on.
+  figures holds on figures it was not tuned on. The text layer is a rough truth: it misses text
+  drawn as paths and symbols without a Unicode map, holds text the figure hides (tick labels of
+  shared axes), splits sub- and superscripts from their base and signs from their numbers (so
+  signs are dropped on both sides when scoring this set).
+- figures: the pdf set's renderings scored against ocr_truth_figures.json beside this script:
+  the words printed in each rendering, transcribed by eye with ocr_truth.json's conventions (its
+  "_about" gives them). What the pdf set measures without the text layer's errors; signs count.
 - pages: figure regions the papers reader crops from the 12 compiled papers at 150 dpi (vector
   figures, their text layer as the truth; dense, up to 1000 px wide), another check nothing was tuned on.
 - demo: figures the demo renderer draws with matplotlib; the truth is the text it drew (titles,
@@ -16,8 +22,8 @@ Seconds are CPU seconds of this process per figure (one onnxruntime thread): the
 whatever else the machine runs. Score any OCR JSONL (`scitune ocr --output`) against the real
 figures' truth with --score FILE.
 
-    python benchmarks/ocr_accuracy.py [--set real|pdf|pages|demo] [--engines figure,rapidocr,tesseract]
-                                      [--ablations] [--lexicon] [--per-figure] [--score OCR.jsonl]
+    python benchmarks/ocr_accuracy.py [--set real|pdf|figures|pages|demo] [--engines figure,rapidocr,tesseract]
+                                      [--ablations] [--lexicon] [--per-figure] [--keep DIR] [--score OCR.jsonl]
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from scitune.sources.ocr.score import WordScore, differences, score_words
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SCITUNE_TEST_DATA", ROOT.parent / "shared" / "data"))
 THRESHOLDS = (0, 50, 60, 70, 80, 90)
+HAND_TRUTH = Path(__file__).with_name("ocr_truth_figures.json")
 
 
 def real_set(folder: Path) -> list[tuple[str, Path, str]]:
@@ -46,48 +53,90 @@ def real_set(folder: Path) -> list[tuple[str, Path, str]]:
     return [(name, folder / name, text) for name, text in sorted(truth.items()) if not name.startswith("_")]
 
 
-def pdf_set(papers: Path, work: Path, min_words: int = 8, max_words: int = 150) -> list[tuple[str, Path, str]]:
-    """One-page figure PDFs with a text layer, rendered 400-900 px wide (width chosen by a hash of the name).
+def pdf_name(papers: Path, pdf: Path) -> str:
+    """A figure PDF's name in the pdf and figures sets: its path under PAPERS without "src/"."""
+    return str(pdf.relative_to(papers)).replace("/src/", "/")
 
-    The text layer is an imperfect truth, cleaned two ways: minus signs are dropped on both sides
-    (matplotlib's mathtext sets "−" apart from its number, so the layer has "−", "0.5" where the
-    figure shows "−0.5"), and figures whose layer spells words letter by letter (a third or more of
-    its words one letter long: text set along a path, or turned in a way pdfplumber does not
-    join) are skipped and counted.
+
+def pdf_path(papers: Path, name: str) -> Path:
+    """The figure PDF a pdf-set NAME stands for (pdf_name's inverse)."""
+    paper, rest = name.split("/", 1)
+    return papers / paper / "src" / rest
+
+
+def layer_words(pdf: Path, min_words: int = 8, max_words: int = 150) -> tuple[list[str] | None, float, str]:
+    """(the text-layer words of a one-page figure PDF, its width in points, ""), or (None, 0, why
+    it is not in the pdf set).
+
+    The text layer is an imperfect truth: figures whose layer spells words letter by letter (a
+    third or more of its words one letter long: text set along a path, or turned in a way
+    pdfplumber does not join) are left out, and counted by pdf_set.
     """
     import pdfplumber
-    import pypdfium2
 
     from scitune.sources.ocr.text_layer import text_layer_words
+
+    with pdfplumber.open(pdf) as document:
+        if len(document.pages) != 1:
+            return None, 0.0, "not one page"
+        page = document.pages[0]
+        words, width = [w.text for w in text_layer_words(page)], float(page.width)
+    if not min_words <= len(words) <= max_words:
+        return None, 0.0, f"{len(words)} words, not {min_words}-{max_words}"
+    if sum(len(w) == 1 and w.isalpha() for w in words) >= len(words) / 3:
+        return None, 0.0, "letter by letter"
+    return words, width, ""
+
+
+def pdf_set(papers: Path, work: Path) -> list[tuple[str, Path, str]]:
+    """One-page figure PDFs with a text layer (see layer_words), rendered 400-900 px wide (width
+    chosen by a hash of the name) into WORK; the truth is the text layer.
+
+    Minus signs are dropped on both sides when scoring this set (matplotlib's mathtext sets "−"
+    apart from its number, so the layer has "−", "0.5" where the figure shows "−0.5").
+    """
+    import pypdfium2
 
     found, skipped = [], []
     for pdf in sorted(papers.glob("*/src/**/*.pdf")):
         try:
-            with pdfplumber.open(pdf) as document:
-                if len(document.pages) != 1:
-                    continue
-                page = document.pages[0]
-                words = text_layer_words(page)
-                if not min_words <= len(words) <= max_words:
-                    continue
-                if sum(len(w.text) == 1 and w.text.isalpha() for w in words) >= len(words) / 3:
-                    skipped.append(pdf.name)
-                    continue
-                width = 400 + int(hashlib.sha1(pdf.name.encode()).hexdigest(), 16) % 501
-                scale = width / float(page.width)
+            words, points, why = layer_words(pdf)
         except Exception as error:  # noqa: BLE001 - a damaged PDF is not a figure for this benchmark
             print(f"pdf: skipped {pdf.name}: {type(error).__name__}: {error}", file=sys.stderr)
             continue
-        name = str(pdf.relative_to(papers)).replace("/src/", "/")
+        if words is None:
+            if why == "letter by letter":
+                skipped.append(pdf.name)
+            continue
+        name = pdf_name(papers, pdf)
         image = work / (hashlib.sha1(name.encode()).hexdigest()[:12] + ".png")
+        width = 400 + int(hashlib.sha1(pdf.name.encode()).hexdigest(), 16) % 501
         rendered = pypdfium2.PdfDocument(pdf)
         try:
-            rendered[0].render(scale=scale).to_pil().convert("RGB").save(image)
+            rendered[0].render(scale=width / points).to_pil().convert("RGB").save(image)
         finally:
             rendered.close()
-        found.append((name, image, " ".join(w.text for w in words)))
+        found.append((name, image, " ".join(words)))
     print(f"pdf: skipped {len(skipped)} figures whose text layer spells words letter by letter: {', '.join(skipped)}")
     return found
+
+
+def hand_truth(path: Path = HAND_TRUTH) -> dict[str, str]:
+    """The figures set's truth: pdf-set name -> the words printed in its rendering, read by eye."""
+    truth = json.loads(path.read_text(encoding="utf-8"))
+    return {name: text for name, text in truth.items() if not name.startswith("_")}
+
+
+def figures_set(papers: Path, work: Path) -> list[tuple[str, Path, str]]:
+    """The pdf set's renderings of the figures transcribed by hand in ocr_truth_figures.json,
+    scored against that transcription instead of the text layer."""
+    truth = hand_truth()
+    figures = [(name, image, truth[name]) for name, image, _ in pdf_set(papers, work) if name in truth]
+    missing = sorted(set(truth) - {name for name, _, _ in figures})
+    if missing:
+        raise ValueError(f"{HAND_TRUTH.name}: {len(missing)} figures are not in the pdf set of {papers} "
+                         f"(renamed or left out?): {', '.join(missing)}")
+    return figures
 
 
 def pages_set(papers: Path, work: Path, dpi: int = 150) -> list[tuple[str, Path, str]]:
@@ -211,27 +260,30 @@ def score_file(path: Path, folder: Path, min_confidence: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("real", "pdf", "pages", "demo"), default="real")
+    parser.add_argument("--set", choices=("real", "pdf", "figures", "pages", "demo"), default="real")
     parser.add_argument("--engines", default="figure,rapidocr,tesseract")
     parser.add_argument("--ablations", action="store_true", help="the figure engine without each of its ideas")
     parser.add_argument("--lexicon", action="store_true", help="give the figure engine a lexicon: the paper's "
-                        "LaTeX text (pdf set), the record's caption and mentions (demo set); the real set has none")
+                        "LaTeX text (pdf and figures sets), the record's caption and mentions (demo set); the real set has none")
     parser.add_argument("--per-figure", action="store_true", help="recall, junk and misses of each figure")
     parser.add_argument("--score", type=Path, help="score this OCR JSONL against ocr_truth.json instead")
     parser.add_argument("--min-confidence", type=float, default=0.0, help="for --score")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--keep", type=Path, help="render the figures into this folder and keep them "
+                        "(default: a temporary folder)")
     parser.add_argument("--per-type", type=int, default=4, help="demo set: figures per type")
     parser.add_argument("--size", type=int, default=480, help="demo set: figure size in pixels")
     args = parser.parse_args()
     if args.score:
         score_file(args.score, args.data / "scicap_figures", args.min_confidence)
         return
-    work = Path(tempfile.mkdtemp())
+    work = args.keep or Path(tempfile.mkdtemp())
+    work.mkdir(parents=True, exist_ok=True)
     contexts: dict[Path, str] = {}
     if args.set == "real":
         figures = real_set(args.data / "scicap_figures")
-    elif args.set == "pdf":
-        figures = pdf_set(args.data / "papers", work)
+    elif args.set in ("pdf", "figures"):
+        figures = (pdf_set if args.set == "pdf" else figures_set)(args.data / "papers", work)
         contexts = {path: paper_text(args.data / "papers", name) for name, path, _ in figures}
     elif args.set == "pages":
         figures = pages_set(args.data / "papers", work)

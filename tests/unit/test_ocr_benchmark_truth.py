@@ -1,0 +1,68 @@
+"""benchmarks/ocr_truth_figures.json, the hand transcription behind `ocr_accuracy.py --set figures`:
+every figure it names must still be in the pdf set, or the benchmark would fail (or, were the check
+dropped, shrink) without anyone noticing. No OCR runs here."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARK = ROOT / "benchmarks" / "ocr_accuracy.py"
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("ocr_accuracy", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_hand_truth_says_how_it_was_made_and_transcribes_every_figure_it_names():
+    truth = json.loads((ROOT / "benchmarks" / "ocr_truth_figures.json").read_text(encoding="utf-8"))
+    assert "transcribed by eye" in truth["_about"]
+    empty = [name for name, text in truth.items() if not text.split()]
+    assert not empty, f"figures named with no words: {empty}"
+    assert len(truth) - 1 >= 30, "a set this small would not say much about the pdf set's 64 figures"
+
+
+@pytest.mark.shared_data
+def test_every_hand_transcribed_figure_is_a_one_page_pdf_of_the_papers(shared_data_dir):
+    """The quick check (the pdf set's names and files); the next test checks its text-layer rules too."""
+    import pypdfium2
+
+    benchmark = load_benchmark()
+    papers = shared_data_dir / "papers"
+    gone, not_one_page = [], []
+    for name in benchmark.hand_truth():
+        pdf = benchmark.pdf_path(papers, name)
+        if not pdf.is_file():
+            gone.append(name)
+            continue
+        assert benchmark.pdf_name(papers, pdf) == name
+        document = pypdfium2.PdfDocument(pdf)
+        try:
+            if len(document) != 1:
+                not_one_page.append(name)
+        finally:
+            document.close()
+    assert not gone, f"ocr_truth_figures.json names figure PDFs that no longer exist: {gone}"
+    assert not not_one_page, f"ocr_truth_figures.json names PDFs the pdf set leaves out (not one page): {not_one_page}"
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_every_hand_transcribed_figure_is_in_the_pdf_set(shared_data_dir):
+    """pdfplumber reads every object of the 64 pages: half a minute."""
+    benchmark = load_benchmark()
+    papers = shared_data_dir / "papers"
+    left_out = []
+    for name in benchmark.hand_truth():
+        pdf = benchmark.pdf_path(papers, name)
+        words, _, why = benchmark.layer_words(pdf) if pdf.is_file() else (None, 0.0, "no such file")
+        if words is None:
+            left_out.append(f"{name} ({why})")
+    assert not left_out, f"ocr_truth_figures.json names figures the pdf set leaves out: {left_out}"
