@@ -183,3 +183,35 @@ def test_a_box_holding_two_stacked_lines_is_cut_at_the_blank_rows_between_them()
     upper, lower = sorted(parts, key=lambda b: b[1])
     assert upper[3] <= lower[1] + 3 and upper[2] - upper[0] < lower[2] - lower[0], "the lone '5' over the wider word"
     assert split_stacked(rgb, [whole], text_height=30.0) == [whole], "one line at that text height"
+
+
+def test_a_row_of_tick_labels_the_detector_missed_is_kept_but_a_dashed_grid_is_not():
+    """A multi-panel figure's shared x-axis: "-1", "0", "-1", "0" found only as glyphs, no detector
+    number in their row; the dashes of a dashed grid line up the same way but all read "1"."""
+    axis = [piece(t, (100 + 150 * i, 500, 120 + 150 * i, 520), source="glyphs") for i, t in enumerate(["-1", "0", "-1", "0"])]
+    dashes = [piece("1", (100 + 150 * i, 300, 104 + 150 * i, 320), source="glyphs") for i in range(4)]
+    pair = [piece(t, (100 + 150 * i, 700, 120 + 150 * i, 720), source="glyphs") for i, t in enumerate(["2", "3"])]
+    kept = layout.tidy(axis + dashes + pair, tolerance=12.0)
+    assert [p.text for p in kept] == ["-1", "0", "-1", "0"]
+
+
+def test_symbols_the_recogniser_has_no_class_for_are_put_back():
+    pieces = [piece("△mag", (0, 0, 40, 10)), piece("△", (50, 0, 60, 10)), piece("入=0", (0, 20, 30, 30))]
+    layout.greek_lookalikes(pieces)
+    assert [p.text for p in pieces] == ["Δmag", "△", "λ=0"]
+    chinese = [piece("入口", (0, 0, 20, 10)), piece("出入", (0, 20, 20, 30))]
+    layout.greek_lookalikes(chinese)
+    assert [p.text for p in chinese] == ["入口", "出入"], "CJK text stays CJK"
+
+
+def test_a_minus_sign_left_of_a_box_is_taken_into_it():
+    from scitune.sources.ocr.figure import _with_minus_sign
+    from scitune.sources.ocr.glyphs import with_minus_sign
+
+    bar = (80.0, 109.0, 96.0, 111.0)  # a minus sign 16 px wide at the digits' middle height
+    assert with_minus_sign((100.0, 100.0, 110.0, 120.0), [bar], 20.0)[0] < 80.0
+    assert with_minus_sign((100.0, 100.0, 110.0, 120.0), [(80.0, 119.0, 96.0, 121.0)], 20.0)[0] == 100.0, "an underline is not a sign"
+    assert with_minus_sign((100.0, 100.0, 110.0, 120.0), [(40.0, 109.0, 96.0, 111.0)], 20.0)[0] == 100.0, "a long rule is not a sign"
+    # The detector's box starts a few pixels left of the first digit, over part of the bar.
+    assert _with_minus_sign((90.0, 95.0, 140.0, 125.0), [bar], 20.0)[0] < 80.0
+    assert _with_minus_sign((90.0, 95.0, 140.0, 125.0), [(30.0, 109.0, 46.0, 111.0)], 20.0)[0] == 90.0, "too far left"

@@ -3,13 +3,16 @@
 Steps for one figure (each measured on real figures in benchmarks/ocr_accuracy.py):
 1. glyph scan (glyphs.py): the text height, and candidates for lone tick labels;
 2. the DB detector at the scale that makes the text about 18 px high; columns of turned text
-   detected again turned upright; boxes of two stacked lines cut apart (detect.py);
+   detected again turned upright; boxes of two stacked lines cut apart (detect.py); the text
+   height measured again on the glyphs inside the detector's boxes (markers no longer count); a
+   box that starts after a number's minus sign grown over it;
 3. each box cut out, turned upright (tall boxes are tried turned both ways: axis labels read bottom
    to top unless the other way is clearly more likely, so a sure bottom-to-top reading is not tried
    the other way), and recognised with character positions;
    words split at wide ink gaps (recognise.py);
 4. layout rules (layout.py): tick labels as numbers, decimal points put back from the axis's
-   scale, legend samples, tick marks and frames removed, implausible glyph candidates dropped;
+   scale, legend samples, tick marks and frames removed, implausible glyph candidates dropped,
+   Greek letters the recogniser reads as lookalikes put back;
 5. near-misses corrected from the figure's own sure words and the lexicon given (lexicon.py);
    reading order.
 Each word keeps its box, its turn (`angle`) and its confidence: the lowest probability of its
@@ -38,7 +41,7 @@ from scitune.sources.ocr.words import Word
 
 logger = logging.getLogger(__name__)
 
-VERSION = 3
+VERSION = 4
 """Part of the cache key: raise it when a change reads the same image differently."""
 
 
@@ -94,7 +97,11 @@ class FigureOcr:
             return []
         scan = scan_glyphs(rgb)
         text_height = scan.text_height or 12.0
-        boxes = [(box, "detector") for box in self._detect(rgb, text_height)]
+        found = self._detect(rgb, text_height)
+        # Detected at the scan's text height; from here on, the height of the text the detector found.
+        text_height = _text_height(scan.candidates, found, text_height)
+        found = [_with_minus_sign(b, scan.bars, text_height) for b in found]
+        boxes = [(box, "detector") for box in found]
         if self.config.glyph_candidates:
             boxes += [(box, "glyphs") for box in _uncovered(scan.candidates, [b for b, _ in boxes], rgb.shape, text_height)]
         pieces = self._recognise(rgb, boxes, text_height)
@@ -106,6 +113,7 @@ class FigureOcr:
             numbers = layout.read_ticks_as_numbers(pieces, tolerance)
             points = layout.repair_axis_points(pieces, tolerance)
             pieces = layout.tidy(pieces, tolerance)
+            layout.greek_lookalikes(pieces)
             logger.debug("%d boxes (%d glyph candidates); %d ticks read as numbers, %d decimal points put back",
                          len(boxes), sum(s == "glyphs" for _, s in boxes), numbers, points)
         else:
@@ -171,6 +179,30 @@ class FigureOcr:
                 best[number] = (score, angle, line)
 
 
+def _text_height(candidates: list[Box], boxes: list[Box], estimate: float) -> float:
+    """The median height of the glyph groups that lie in the detector's horizontal boxes: the
+    figure's text. The scan's median of all glyph groups is fooled where markers outnumber
+    letters (a scatter plot's triangles made it 7 px for 20 px text)."""
+    flat = [b for b in boxes if b[3] - b[1] < b[2] - b[0]]
+    inside = [c[3] - c[1] for c in candidates
+              if any(b[0] <= c[0] and c[2] <= b[2] and b[1] <= c[1] and c[3] <= b[3] for b in flat)]
+    return float(np.median(inside)) if len(inside) >= 3 else estimate
+
+
+def _with_minus_sign(box: Box, bars, text_height: float) -> Box:
+    """A horizontal line box grown left over the minus sign its number starts with: the detector's
+    box often begins at the first digit ("0.5" of "-0.5"). The bar sticks out of the box's left
+    edge, at its middle height, no wider than a digit is tall."""
+    if box[3] - box[1] > 3 * text_height or box[3] - box[1] > box[2] - box[0]:
+        return box
+    middle = (box[1] + box[3]) / 2
+    for x0, y0, x1, y1 in bars:
+        if (x0 < box[0] < x1 + 0.5 * text_height and x1 < box[0] + text_height and x1 - x0 <= 1.2 * text_height
+                and abs((y0 + y1) / 2 - middle) <= 0.25 * text_height):
+            return (max(0.0, x0 - 0.15 * text_height), box[1], box[2], box[3])
+    return box
+
+
 def _is_turned(box: Box, text_height: float) -> bool:
     """A tall box is a turned label, unless it is one tall character ("1", "l")."""
     width, height = box[2] - box[0], box[3] - box[1]
@@ -206,7 +238,14 @@ def _uncovered(candidates: list[Box], boxes: list[Box], shape, text_height: floa
         rows = [abs((b[1] + b[3]) - (y0 + y1)) < 1.2 * text_height for b in lines + sized]
         columns = [abs(b[2] - x1) < text_height for b in lines + sized]
         if not any(sum(near[:len(lines)]) >= 1 and sum(near) >= 3 for near in (rows, columns)):
-            continue
+            # A row of labels of the text's height set on one baseline, none found by the
+            # detector (a multi-panel figure's bottom axis: "-1", "0", "-1", "0").
+            tight = 0.15 * text_height
+            # Digits are a quarter of their height wide or more; a dash of a dashed line is not.
+            aligned = [c for c in sized if abs(c[1] - y0) <= tight and abs(c[3] - y1) <= tight
+                       and 0.8 * text_height <= c[3] - c[1] <= 1.3 * text_height and c[2] - c[0] >= 0.25 * (c[3] - c[1])]
+            if len(aligned) < 3 or (x0, y0, x1, y1) not in aligned:
+                continue
         pad = 0.3 * (y1 - y0)
         box = (max(0.0, x0 - pad), max(0.0, y0 - pad), min(float(width), x1 + pad), min(float(height), y1 + pad))
         if _covered(box, boxes) < 0.2:

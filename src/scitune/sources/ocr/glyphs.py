@@ -25,6 +25,7 @@ quadratic in the worst case, and figures with that much ink carry their text in 
 class GlyphScan:
     candidates: list[Box]  # groups of glyphs on one baseline, in original pixels
     text_height: float  # median candidate height in pixels; 0.0 when no glyph was found
+    bars: tuple[Box, ...] = ()  # flat marks of minus-sign shape, for boxes that start at a number's first digit
 
 
 def ink_mask(rgb: np.ndarray, contrast: int = 70, saturation: int = 90) -> np.ndarray:
@@ -68,5 +69,19 @@ def scan_glyphs(rgb: np.ndarray) -> GlyphScan:
                 break
         else:
             groups.append([x0, y0, x1, y1])
+    bars = [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h, _ in stats[1:count]
+            if h <= 0.25 * w and 3 <= w <= line_length][:MAX_GLYPHS]
+    groups = [list(with_minus_sign(tuple(g), bars, g[3] - g[1])) for g in groups]
     text_height = float(np.median([g[3] - g[1] for g in groups])) if groups else 0.0
-    return GlyphScan([tuple(float(v) for v in g) for g in groups], text_height)
+    return GlyphScan([tuple(float(v) for v in g) for g in groups], text_height, tuple(bars))
+
+
+def with_minus_sign(box: Box, bars, glyph_height: float) -> Box:
+    """BOX grown left over a flat bar just before it, at its middle height and no wider than
+    GLYPH_HEIGHT: a minus sign ("-1"), too flat to be a glyph and often outside the detector's box."""
+    middle = (box[1] + box[3]) / 2
+    for x0, y0, x1, y1 in bars:
+        if (0 <= box[0] - x1 <= 0.5 * glyph_height and x1 - x0 <= 1.2 * glyph_height
+                and abs((y0 + y1) / 2 - middle) <= 0.2 * glyph_height):
+            return (min(box[0], x0 - 0.15 * glyph_height), box[1], box[2], box[3])
+    return box

@@ -29,6 +29,9 @@ LEGEND_DASH = re.compile(r"^[-–—_~=]+(?=[^\W\d_]|\()")
 TICK_DASH = re.compile(r"(?<=[\w.)\]%])[-–—_~]+$")
 NUMBER_TAIL = re.compile(r"[·•+']+$")  # a tick mark or grid dot read after a number ("30," is text)
 NUMERIC_CHARS = "0123456789.,-+%"
+GREEK_LOOKALIKES = {"入": "λ"}
+"""Greek letters the recogniser has no class for, as it reads them: in a figure written in Latin
+letters a lone CJK character is a misread symbol."""
 
 
 @dataclass
@@ -263,19 +266,40 @@ def _trim(piece: Piece, start: int, end: int) -> None:
 def tidy(pieces: list[Piece], tolerance: float, glyph_confidence: float = 0.9) -> list[Piece]:
     """Only pieces with a letter or digit; glyph candidates only as aligned numbers or confident words."""
     kept = []
+    found = [p for p in pieces if p.source == "detector"]
+    numbers = [p for p in pieces if p.source == "glyphs" and not p.angle and is_number(p.text)]
     for piece in pieces:
         if not any(ch.isalnum() for ch in piece.text):
             continue
         if piece.source == "glyphs":
             # Aligned with numbers the detector found: a dashed line's dashes, read as "1"s, align
             # with each other, never with an axis.
-            row, column = aligned_numbers(piece, [p for p in pieces if p.source == "detector"], tolerance)
+            row, column = aligned_numbers(piece, found, tolerance)
             number = is_number(piece.text) and max(len(row), len(column)) >= 2
+            if not number and is_number(piece.text) and not piece.angle:
+                # ... or a row of three or more numbers on one baseline that the detector missed
+                # altogether (the shared x-axis of a multi-panel figure: "1", "0", "1", "0"), as
+                # long as they are not all the same: dashes of a dashed grid read "1", "1", "1".
+                cy = _centre(piece.box)[1]
+                mates = [o for o in numbers if abs(_centre(o.box)[1] - cy) < tolerance / 2]
+                number = len(mates) >= 3 and len({o.text for o in mates}) >= 2
             word = piece.text.isalpha() and len(piece.text) >= 3 and piece.confidence >= glyph_confidence
             if not (number or word):
                 continue
         kept.append(piece)
     return kept
+
+
+def greek_lookalikes(pieces: list[Piece]) -> None:
+    """Symbols the recogniser cannot write, put back: a triangle glued to a word is a capital delta
+    ("△mag", "△T": the recogniser knows U+25B3, not Δ), and a CJK lookalike of a Greek letter is
+    that letter where the figure holds no other CJK text."""
+    cjk = sum(any("\u3000" <= ch <= "\u9fff" and ch not in GREEK_LOOKALIKES for ch in p.text) for p in pieces)
+    for piece in pieces:
+        text = re.sub(r"△(?=\w)", "Δ", piece.text)
+        if not cjk:
+            text = "".join(GREEK_LOOKALIKES.get(ch, ch) for ch in text)
+        piece.text = text
 
 
 def reading_order(pieces: list[Piece], text_height: float) -> list[Piece]:
