@@ -215,3 +215,9 @@ def test_a_minus_sign_left_of_a_box_is_taken_into_it():
     # The detector's box starts a few pixels left of the first digit, over part of the bar.
     assert _with_minus_sign((90.0, 95.0, 140.0, 125.0), [bar], 20.0)[0] < 80.0
     assert _with_minus_sign((90.0, 95.0, 140.0, 125.0), [(30.0, 109.0, 46.0, 111.0)], 20.0)[0] == 90.0, "too far left"
+
+
+def test_a_minus_sign_lost_at_the_start_of_an_axis_is_put_back_from_its_scale():
+    row = [piece(t, (40 + 40 * i, 300, 60 + 40 * i, 312)) for i, t in enumerate(["1.0", "-0.5", "0.0", "0.5", "1.0"])]
+    assert layout.repair_axis_points(row, tolerance=4.0) == 1
+    assert [p.text for p in row] == ["-1.0", "-0.5", "0.0", "0.5", "1.0"]

@@ -199,7 +199,7 @@ def _with_minus_sign(box: Box, bars, text_height: float) -> Box:
     for x0, y0, x1, y1 in bars:
         if (x0 < box[0] < x1 + 0.5 * text_height and x1 < box[0] + text_height and x1 - x0 <= 1.2 * text_height
                 and abs((y0 + y1) / 2 - middle) <= 0.25 * text_height):
-            return (max(0.0, x0 - 0.15 * text_height), box[1], box[2], box[3])
+            return (max(0.0, x0 - 0.4 * text_height), box[1], box[2], box[3])
     return box
 
 

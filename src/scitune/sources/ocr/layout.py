@@ -95,7 +95,8 @@ def read_ticks_as_numbers(pieces: list[Piece], tolerance: float, min_confidence:
 
 
 def repair_axis_points(pieces: list[Piece], tolerance: float) -> int:
-    """Numbers of one axis that fit its linear scale once a decimal point is put back. Returns the count changed."""
+    """Numbers of one axis that fit its linear scale once a decimal point or a minus sign is put
+    back. Returns the count changed."""
     changed = 0
     numbers = [p for p in pieces if not p.angle and is_number(p.text) and value(p.text) is not None]
     for axis in (0, 1):  # 0: a column of y ticks (position = centre y); 1: a row of x ticks (centre x)
@@ -116,6 +117,11 @@ def _groups(numbers: list[Piece], axis: int, tolerance: float) -> list[list[Piec
     return [g for g in groups if len(g) >= 3]
 
 
+AXIS_FIT = 0.25
+"""A label is on its axis's scale within this share of the step between neighbours: the positions
+of labels cut from one glued run are shares of its box, a few pixels off (0.1 missed some)."""
+
+
 def _repair_group(group: list[Piece], axis: int) -> int:
     positions = np.array([_centre(p.box)[1 - axis] for p in group])
     values = np.array([value(p.text) for p in group])
@@ -131,7 +137,7 @@ def _repair_group(group: list[Piece], axis: int) -> int:
     unit = abs(slope) * float(np.median(spacing)) if len(spacing) else 0.0  # value step between neighbours
     if unit == 0:
         return 0
-    fits = np.abs(values - predicted) < 0.1 * unit
+    fits = np.abs(values - predicted) < AXIS_FIT * unit
     if fits.sum() < max(3, len(group) // 2 + 1):  # not a linear axis (log scale, or not ticks at all)
         return 0
     changed = 0
@@ -143,9 +149,12 @@ def _repair_group(group: list[Piece], axis: int) -> int:
             piece.confidence = max(piece.confidence, axis_confidence)
             continue
         digits = piece.text
-        for cut in range(1, len(digits)):
-            candidate = digits[:cut] + "." + digits[cut:]
-            if is_number(candidate) and abs(value(candidate) - target) < 0.1 * unit:
+        # A decimal point lost ("04" for "0.4"), or a minus sign ("1.0" for "-1.0": the recogniser
+        # often drops a dash at the very start of a line).
+        candidates = [digits[:cut] + "." + digits[cut:] for cut in range(1, len(digits))]
+        candidates += ["-" + digits] if digits[0].isdigit() else []
+        for candidate in candidates:
+            if is_number(candidate) and abs(value(candidate) - target) < AXIS_FIT * unit:
                 piece.text, piece.confidence = candidate, max(piece.confidence, axis_confidence)
                 changed += 1
                 break
