@@ -186,3 +186,24 @@ def test_inside_root_takes_the_normal_path_form_whatever_the_spelling(tmp_path):
         else:
             with pytest.raises(ImageError, match="item r: image .* is outside the image root"):
                 inside_root(tmp_path, relative, "r")
+
+
+def test_utf8_repair_returns_the_same_bytes_however_it_is_read():
+    """Blocks of any size, across refills that split a character or a bad byte sequence: the bytes
+    are the repaired file's, each exactly once."""
+    from scitune.sources.streams import Utf8Repair
+
+    raw = ("ab café 模型 " * 50).encode() + b"caf\xe9 \xff!" + ("ü" * 99).encode()
+    repaired = raw.decode("utf-8", errors="replace").encode("utf-8")
+    for chunk in (1, 3, 7, 64, 1 << 20):
+        for size in (1, 2, 5, 100, -1):
+            stream = Utf8Repair(io.BytesIO(raw), chunk=chunk)
+            parts = []
+            while part := stream.read(size):
+                parts.append(part)
+                if size > 0:
+                    assert len(part) <= size
+            assert b"".join(parts) == repaired, (chunk, size)
+            assert stream.suspect
+    clean = Utf8Repair(io.BytesIO("déjà vu".encode()), chunk=2)
+    assert clean.read(3) + clean.read(100) + clean.read(5) == "déjà vu".encode() and not clean.suspect

@@ -24,7 +24,7 @@ import json
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
@@ -121,10 +121,6 @@ class Checked(NamedTuple):
     keys: list[str]  # what the record must own: its id, and with dedupe its image and its caption on its paper
 
 
-# A corpus spells its types in a handful of ways: each is worked out once (unknown ones raise every time).
-_normalized_type = lru_cache(maxsize=1024)(normalize_figure_type)
-
-
 class RecordChecks:
     """What a record must pass alone: a known (normalised) figure type, a caption, no image
     placeholder in its text, an image inside the root that opens (as `image_check` says)."""
@@ -132,11 +128,13 @@ class RecordChecks:
     def __init__(self, cfg: FigureCurationConfig, image_root: Path):
         self.cfg = cfg
         self.image_root = Path(image_root)
-        self.known_types = tuple(cfg.figure_types)
+        # A corpus spells its types in a handful of ways: each is worked out once (unknown ones
+        # raise every time), keyed by the spelling alone (not also by the tuple of known types).
+        self.normalized_type = lru_cache(maxsize=1024)(partial(normalize_figure_type, known=tuple(cfg.figure_types)))
 
     def __call__(self, record: FigureRecord) -> Checked | Rejection:
         try:
-            figure_type = _normalized_type(record.figure_type, self.known_types)
+            figure_type = self.normalized_type(record.figure_type)
         except ValueError as error:
             if self.cfg.unknown_types == "reject":
                 return _rejection(record, "unknown_figure_type", str(error))
@@ -228,7 +226,7 @@ class TargetBuilder:
         self.stats = stats
 
     def split(self, record: FigureRecord) -> str:
-        return split_of(record.source.paper_id, self.cfg.test_fraction, self.cfg.val_fraction)
+        return _split_of(record.source.paper_id, self.cfg.test_fraction, self.cfg.val_fraction)
 
     def instructions(self, records: list[FigureRecord]) -> list[tuple[FigureRecord, str, list[dict] | Rejection]]:
         """Each record's split and instructions (`Instruction`'s JSON form, see `instruction_rows`)
@@ -243,20 +241,24 @@ class TargetBuilder:
         built = [instruction_rows(r, self.cfg.components, self.known_types, self.seed,
                                   self.cfg.type_prompts_per_figure if split == "train" else 1, self.tasks)
                  for r, split in zip(records, splits)]
-        # Per target: its row, its text, whether it is in the sample, and its token count where needed.
-        targets = [[row, row["conversations"][-1]["value"], _sampled(row), None] for rows in built for row in rows]
-        counted = [target for target in targets if target[2] or self.limiter.may_exceed(target[1])]
-        for target, tokens in zip(counted, self.limiter.lengths([target[1] for target in counted])):
-            target[3] = tokens
+        # Per target (in the order of `built`, flattened): its text, whether it is in the sample, and
+        # its token count where needed (by position: a list per target cost more than counting them).
+        answers = [row["conversations"][-1]["value"] for rows in built for row in rows]
+        sampled = [_sampled(row) for rows in built for row in rows]
+        may_exceed = self.limiter.may_exceed
+        counted = [n for n, answer in enumerate(answers) if sampled[n] or may_exceed(answer)]
+        tokens_of = dict(zip(counted, self.limiter.lengths([answers[n] for n in counted])))
         limit = self.cfg.max_target_tokens
         out = []
         position = 0
         for record, split, rows in zip(records, splits, built):
             kept: list[dict] = []
             failure = None
-            for row, answer, sampled, tokens in targets[position:position + len(rows)]:
+            for n, row in enumerate(rows, start=position):
+                answer = answers[n]
                 if IMAGE_PLACEHOLDER in answer:  # only OCR read after the checks brings one here:
                     Instruction.model_validate(row)  # refused as before, naming the instruction
+                tokens = tokens_of.get(n)
                 if tokens is not None and tokens > limit:
                     cut = self.limiter.cut(answer)
                     if cut is None:
@@ -269,7 +271,7 @@ class TargetBuilder:
                     tokens = self.limiter.lengths([cut])[0]
                     row = {**row, "conversations": [*row["conversations"][:-1], {"from": "gpt", "value": cut}],
                            "source": {**row["source"], "truncated_to_tokens": limit}}
-                if sampled:
+                if sampled[n]:
                     self.stats.add_length(tokens)
                 kept.append(row)
             position += len(rows)
@@ -280,20 +282,38 @@ class TargetBuilder:
         """(file name, JSON line without newline, rejection kind or '') for each output line of RECORDS."""
         out = []
         stats = self.stats
+        kept_splits, types, tasks = [], [], []  # counted once per batch, not once per record
         for record, split, result in self.instructions(records):
             if isinstance(result, Rejection):
                 out.append(("rejected.jsonl", result.model_dump_json(), result.kind))
                 continue
-            stats.kept[split] += 1
-            stats.types[record.figure_type or "(unknown)"] += 1
+            kept_splits.append(split)
+            types.append(record.figure_type or "(unknown)")
             if result:  # a split with no instruction has no entry, not a zero
                 stats.instructions[split] += len(result)
-            stats.tasks.update([row["source"]["task"] for row in result])
-            out.append((f"records_{split}.jsonl", record.model_dump_json(), ""))
-            name = f"{split}.jsonl"
+            tasks += [row["source"]["task"] for row in result]
+            out.append((_RECORD_FILES[split], _record_json(record), ""))
+            name = _INSTRUCTION_FILES[split]
             # pydantic's own serializer: the bytes `Instruction.model_dump_json(by_alias=True)` wrote.
             out += [(name, to_json(row).decode(), "") for row in result]
+        stats.kept.update(kept_splits)
+        stats.types.update(types)
+        stats.tasks.update(tasks)
         return out
+
+
+_INSTRUCTION_FILES = {s: f"{s}.jsonl" for s in SPLITS}
+_RECORD_FILES = {s: f"records_{s}.jsonl" for s in SPLITS}
+# A paper's figures come together (and every paper's split is a SHA-1 of its id): worked out once per paper.
+_split_of = lru_cache(maxsize=4096)(split_of)
+
+
+def _record_json(record: FigureRecord) -> str:
+    """`record.model_dump_json()`, without the Python wrapper's per-call keyword handling."""
+    return _RECORD_SERIALIZER.to_json(record).decode()
+
+
+_RECORD_SERIALIZER = FigureRecord.__pydantic_serializer__
 
 
 OUTPUT_FILES = (*(f"{s}.jsonl" for s in SPLITS), *(f"records_{s}.jsonl" for s in SPLITS), "rejected.jsonl")

@@ -61,7 +61,7 @@ def replace_figure_refs(text: str, figure_type: str) -> str:
     def substitute(match: re.Match) -> str:
         start = match.start()
         at_sentence_start = start == 0 or text[:start].rstrip().endswith((".", ":", "!", "?"))
-        if text[match.end():].startswith(":"):
+        if text.startswith(":", match.end()):
             phrase = figure_type
         else:
             phrase = f"the {figure_type}"

@@ -79,7 +79,8 @@ class TargetLimiter:
         self.max_tokens = max_tokens
 
     def may_exceed(self, text: str) -> bool:
-        return len(text.encode("utf-8")) + 1 > self.max_tokens
+        # An ASCII text has a byte per character (isascii reads a flag; encoding copies the text).
+        return (len(text) if text.isascii() else len(text.encode("utf-8"))) + 1 > self.max_tokens
 
     def lengths(self, texts: list[str]) -> list[int]:
         if not texts:

@@ -4,6 +4,7 @@ to a bound and on disk past it, so that memory stays flat however large the corp
 from __future__ import annotations
 
 import sqlite3
+from itertools import chain
 from pathlib import Path
 
 
@@ -52,20 +53,21 @@ class SeenIndex:
 
     def _spilled_owners(self, claims: list[tuple[list[str], str]]) -> dict[str, str]:
         """The owners on disk of CLAIMS' keys that the bitmap says may be there."""
-        wanted = list({key for keys, _ in claims for key in keys if key not in self.owners and self._maybe_spilled(key)})
+        owners, bits, size = self.owners, self.on_disk, self.FILTER_BITS
+        maybe = set()
+        for keys, _ in claims:  # loops, not a call per key: once keys are on disk, this runs for every key
+            for key in keys:
+                if key not in owners:
+                    bit = hash(key) % size
+                    if bits[bit >> 3] >> (bit & 7) & 1:
+                        maybe.add(key)
+        wanted = list(maybe)
         found: dict[str, str] = {}
         for start in range(0, len(wanted), self.LOOKUP):
             part = wanted[start:start + self.LOOKUP]
             found.update(self.db.execute(f"SELECT key, owner FROM seen WHERE key IN ({', '.join('?' * len(part))})",
                                          part).fetchall())
         return found
-
-    def _bit(self, key: str) -> int:
-        return hash(key) % self.FILTER_BITS  # Python's str hash: fixed within this process, all the bitmap needs
-
-    def _maybe_spilled(self, key: str) -> bool:
-        bit = self._bit(key)
-        return bool(self.on_disk[bit >> 3] >> (bit & 7) & 1)
 
     def _spill(self) -> None:
         if self.db is None:
@@ -76,14 +78,23 @@ class SeenIndex:
             self.db.execute("PRAGMA synchronous=OFF")
             self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, owner TEXT) WITHOUT ROWID")
             self.on_disk = bytearray(self.FILTER_BITS >> 3)
-        bits = self.on_disk
-        for key in self.owners:
-            bit = self._bit(key)
+        # A key's bit: its str hash (fixed within this process, all the bitmap needs) modulo the size.
+        bits, size = self.on_disk, self.FILTER_BITS
+        for key_hash in map(hash, self.owners):
+            bit = key_hash % size
             bits[bit >> 3] |= 1 << (bit & 7)
         # Sorted, the rows go into the B-tree in order: far fewer pages touched per row (and sorted
         # keys, not (key, owner) pairs: a list of pairs would cost as much memory again as the dict).
+        # Many rows per INSERT: one statement step per row cost twice as much as the B-tree work.
         owners = self.owners
-        self.db.executemany("INSERT INTO seen VALUES (?, ?)", ((key, owners[key]) for key in sorted(owners)))
+        keys = sorted(owners)
+        rows = self.LOOKUP // 2  # two parameters a row
+        statement = "INSERT INTO seen VALUES " + ", ".join(["(?, ?)"] * rows)
+        full = len(keys) - len(keys) % rows
+        for start in range(0, full, rows):
+            part = keys[start:start + rows]
+            self.db.execute(statement, list(chain.from_iterable(zip(part, map(owners.__getitem__, part)))))
+        self.db.executemany("INSERT INTO seen VALUES (?, ?)", ((key, owners[key]) for key in keys[full:]))
         self.owners = {}
 
     def close(self) -> None:

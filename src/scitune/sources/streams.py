@@ -27,22 +27,26 @@ class Utf8Repair:
         self.chunk = chunk
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.buffer = b""
+        self.start = 0  # what was read of the buffer: bytes before it are dropped at the next refill
         self.suspect = False
         """True once any U+FFFD has passed through (a replaced byte, or one the file really holds):
         until then no record can hold bad text and readers skip the per-record check."""
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self.buffer) < size:
+        # The buffer is cut once per refill, not once per read: parsers read a small block at a
+        # time, and copying the rest of a 1 MB buffer after each one cost more than decoding it.
+        while size < 0 or len(self.buffer) - self.start < size:
             block = self.handle.read(self.chunk)
             final = not block
             text = self.decoder.decode(block, final=final)
             self.suspect = self.suspect or BAD_TEXT in text
-            self.buffer += text.encode("utf-8")
+            self.buffer = self.buffer[self.start:] + text.encode("utf-8")
+            self.start = 0
             if final:
                 break
-        if size < 0:
-            size = len(self.buffer)
-        out, self.buffer = self.buffer[:size], self.buffer[size:]
+        end = len(self.buffer) if size < 0 else min(self.start + size, len(self.buffer))
+        out = self.buffer[self.start:end]
+        self.start = end
         return out
 
 
