@@ -1,10 +1,11 @@
 """Curation throughput and memory at corpus scale.
 
 In-process engine: a SciCap-challenge file of N records, curated without OCR and without opening
-images (no images exist; `image_check=none`), pinned to one core, after `gc.freeze()` as the CLI
-does. Each size runs in a fresh child process; the table shows records per second of wall time and
-per CPU-second of the child (user + system: what one core does, and much less disturbed than wall
-time when other work shares the machine), and the child's peak RSS. Memory must not grow with N:
+images (no images exist; `image_check=none`), pinned to one core, with the garbage collector set
+as the CLI sets it (`settle_collector`). Each size runs in a fresh child process; the table shows
+records per second of wall time and per CPU-second of the child (user + system: what one core
+does, and much less disturbed than wall time when other work shares the machine), and the child's
+peak RSS. Memory must not grow with N:
 the join and the dedupe state live on disk.
 
     python benchmarks/curate_figures_scale.py                      # 100k and 1M records
@@ -43,7 +44,11 @@ import matplotlib.figure  # the quality plot's import, not curation work
 path, out = Path(sys.argv[1]), Path(sys.argv[2])
 tokenizer = AutoTokenizer.from_pretrained(resolve_lm_name("embedded:smollm2-135m-instruct"))
 cfg = FigureCurationConfig(ocr="none", image_check="none")
-gc.freeze()  # as `scitune curate figures` does
+try:  # the collector as `scitune curate figures` sets it
+    from scitune.curate.corpus import settle_collector
+except ImportError:  # a baseline from before settle_collector: the CLI then only froze it
+    settle_collector = gc.freeze
+settle_collector()
 started, cpu = time.perf_counter(), time.process_time()
 result = FigureCuration(cfg, out, path.parent, tokenizer).run(read_figures("scicap-challenge", path))
 seconds, cpu = time.perf_counter() - started, time.process_time() - cpu

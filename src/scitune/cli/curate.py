@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import Annotated
 
@@ -101,7 +100,7 @@ def curate_figures(
     from transformers import AutoTokenizer
 
     from scitune.config import FigureCurationConfig, apply_overrides
-    from scitune.curate.corpus import FigureCuration
+    from scitune.curate.corpus import FigureCuration, settled_collector
     from scitune.model.build import resolve_lm_name
     from scitune.sources.figures import detect_format, open_figures
 
@@ -129,13 +128,8 @@ def curate_figures(
                   TextColumn("{task.completed} records"), TimeElapsedColumn(), TextColumn("{task.fields[rate]}"),
                   console=console) as bar:
         task = bar.add_task("curate", total=None, fmt=fmt, rate="")
-        # The millions of objects that importing transformers creates live for the whole command;
-        # frozen, the collector stops re-scanning them every few thousand records (~1.6x faster).
-        gc.freeze()
-        try:
+        with settled_collector():
             curation.run(items, on_item=with_rate(bar, task, unit="records/s"))
-        finally:
-            gc.unfreeze()
     console.print((output_dir / "quality.md").read_text())
     console.print(f"→ {output_dir}")
 

@@ -19,11 +19,13 @@ labels, per-file counts and hashes: what training and evaluation read).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache, partial
 from itertools import islice
 from pathlib import Path
@@ -43,6 +45,31 @@ from scitune.sources.ocr import OcrCache, make_engine
 from scitune.sources.splits import SPLITS, split_of
 
 LENGTH_BINS = (16, 32, 64, 128, 256, 384, 512, 1024, 2048)
+
+YOUNG_COLLECTION = 100_000
+"""Allocations between two collections of the young generation during a curation run (700 by default)."""
+
+
+def settle_collector() -> None:
+    """The garbage collector set for a long curation run in this process: the objects alive now
+    (the millions that importing transformers creates) frozen out of its scans (~1.6x faster), and
+    the young generation collected every YOUNG_COLLECTION allocations: curation makes few reference
+    cycles, and scanning its short-lived records every 700 cost another ~10% (measured with
+    benchmarks/curate_figures_scale.py; memory unchanged)."""
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION, 50, 100)
+
+
+@contextmanager
+def settled_collector() -> Iterator[None]:
+    """settle_collector() for the length of a with-block, the collector as it was afterwards."""
+    thresholds = gc.get_threshold()
+    settle_collector()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _sampled(row: dict) -> bool:
