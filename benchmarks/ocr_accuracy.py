@@ -32,20 +32,25 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 from scitune.sources.ocr import lines
-from scitune.sources.ocr.score import WordScore, differences, score_words
+from scitune.sources.ocr.score import WordScore, differences, normalise, score_words
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SCITUNE_TEST_DATA", ROOT.parent / "shared" / "data"))
 THRESHOLDS = (0, 50, 60, 70, 80, 90)
 HAND_TRUTH = Path(__file__).with_name("ocr_truth_figures.json")
+PLAIN = re.compile(r"^[A-Za-z0-9.,:;%()\[\]/'&+-]+$")
+"""A printed word of Latin letters, digits and ordinary punctuation; the rest is math (Greek
+letters, symbols, relations such as "γ=0"), most of which the recogniser has no characters for."""
 
 
 def real_set(folder: Path) -> list[tuple[str, Path, str]]:
@@ -230,6 +235,17 @@ def run(engine, figures, lexicons: dict) -> tuple[list[list], float]:
     return read, (cpu_seconds() - started) / len(figures)
 
 
+def by_kind(figures, read, threshold: float, signs: bool) -> str:
+    """Recall of the plain printed words and of the math ones (PLAIN), at THRESHOLD."""
+    printed, missed = Counter(), Counter()
+    for (_, _, truth), words in zip(figures, read):
+        printed.update("plain" if PLAIN.match(w) else "math" for w in normalise(truth, signs))
+        lost, _ = differences(truth, " ".join(lines(words, threshold)), signs)
+        missed.update("plain" if PLAIN.match(w) else "math" for w in lost)
+    return ", ".join(f"{kind} words {1 - missed[kind] / printed[kind]:.1%} of {printed[kind]}"
+                     for kind in ("plain", "math") if printed[kind])
+
+
 def table(rows: list[tuple[str, list[WordScore], float]], thresholds) -> None:
     print("\n| engine, setting | " + " | ".join(f"conf ≥ {t}: recall / junk" for t in thresholds) + " | CPU s / figure |")
     print("|---|" + "---|" * len(thresholds) + "---|")
@@ -309,6 +325,8 @@ def main() -> None:
                 total += score_words(truth, lines(words, threshold), signs)
             scores.append(total)
         rows.append((label, scores, seconds))
+        target = getattr(engine, "target_confidence", 0.0)
+        print(f"{label}, recall by kind at confidence ≥ {target:g}: {by_kind(figures, read, target, signs)}")
         if args.per_figure:
             threshold = getattr(engine, "target_confidence", 0.0)
             print(f"\n{label} (confidence ≥ {threshold:g}):")
