@@ -58,9 +58,15 @@ def scan_glyphs(rgb: np.ndarray) -> GlyphScan:
         if 4 <= h <= tallest and w <= 2.5 * h and w <= line_length
     )[:MAX_GLYPHS]
     groups: list[list[int]] = []
-    for x0, y0, x1, y1 in glyphs:  # sorted by x0: a glyph joins the group it continues to the right
+    active: list[list[int]] = []  # the groups a glyph can still continue, in the order they were made
+    for number, (x0, y0, x1, y1) in enumerate(glyphs):  # sorted by x0: a glyph joins the group it continues to the right
+        if number % 32 == 0:
+            # A group ending more than 0.6 heights (its own, or the tallest glyph's) left of this
+            # glyph can take no later one: without this, scatter plots' thousands of markers made
+            # the grouping quadratic (0.4 s of a figure's 0.5).
+            active = [g for g in active if x0 - g[2] <= 0.6 * max(g[3] - g[1], tallest)]
         h = y1 - y0
-        for group in groups:
+        for group in active:
             gh = group[3] - group[1]
             overlap = min(group[3], y1) - max(group[1], y0)
             if (overlap >= 0.5 * min(gh, h) and abs(gh - h) < 0.6 * max(gh, h)
@@ -69,6 +75,7 @@ def scan_glyphs(rgb: np.ndarray) -> GlyphScan:
                 break
         else:
             groups.append([x0, y0, x1, y1])
+            active.append(groups[-1])
     bars = [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h, _ in stats[1:count]
             if h <= 0.25 * w and 3 <= w <= line_length][:MAX_GLYPHS]
     groups = [list(with_minus_sign(tuple(g), bars, g[3] - g[1])) for g in groups]
