@@ -8,7 +8,7 @@ this worker shards a tiny Llava the same way (each decoder and encoder layer, th
 model), trains one step with SciTune's parameter groups, and checks the parts SciTune adds on top:
 the optimizer over sharded parameters, whole-tensor rank agreement, and the full checkpoint
 gathered on rank 0 (as accelerate's `get_state_dict` gathers it) that loads and gives the logits of
-the same step taken without sharding. Prints one JSON line per rank.
+the same step taken without sharding. Writes rank{N}.json in the output folder (and prints it).
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def main(out: Path) -> None:
         with torch.no_grad():
             next(p for p in diverged.parameters() if p.requires_grad).add_(1e-3)
     result["diverged_ranks_agree"] = ranks_agree(diverged)
+    # A file per rank: two ranks printing to one pipe at the same moment can share a line.
+    (out / f"rank{rank}.json").write_text(json.dumps(result))
     print(json.dumps(result), flush=True)
     dist.destroy_process_group()
 
