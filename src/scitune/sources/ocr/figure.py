@@ -33,7 +33,7 @@ from PIL import Image
 
 from scitune.sources.ocr import layout
 from scitune.sources.ocr.detect import DetectorSettings, TextDetector, join_vertical, split_stacked, turned_lines
-from scitune.sources.ocr.glyphs import Box, scan_glyphs
+from scitune.sources.ocr.glyphs import Box, minus_sign, scan_glyphs
 from scitune.sources.ocr.lexicon import Lexicon, correct_near_misses, ctc_log_likelihood, split_glued
 from scitune.sources.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
 from scitune.sources.ocr.recognise import LineImage, TextRecogniser, upright
@@ -191,16 +191,11 @@ def _text_height(candidates: list[Box], boxes: list[Box], estimate: float) -> fl
 
 def _with_minus_sign(box: Box, bars, text_height: float) -> Box:
     """A horizontal line box grown left over the minus sign its number starts with: the detector's
-    box often begins at the first digit ("0.5" of "-0.5"). The bar sticks out of the box's left
-    edge, at its middle height, no wider than a digit is tall."""
+    box often begins at the first digit ("0.5" of "-0.5"); the recogniser needs a margin before the sign."""
     if box[3] - box[1] > 3 * text_height or box[3] - box[1] > box[2] - box[0]:
         return box
-    middle = (box[1] + box[3]) / 2
-    for x0, y0, x1, y1 in bars:
-        if (x0 < box[0] < x1 + 0.5 * text_height and x1 < box[0] + text_height and x1 - x0 <= 1.2 * text_height
-                and abs((y0 + y1) / 2 - middle) <= 0.25 * text_height):
-            return (max(0.0, x0 - 0.4 * text_height), box[1], box[2], box[3])
-    return box
+    bar = minus_sign(box, bars, text_height, reach=text_height, middle=0.25)
+    return box if bar is None else (max(0.0, bar[0] - 0.4 * text_height), box[1], box[2], box[3])
 
 
 def _is_turned(box: Box, text_height: float) -> bool:

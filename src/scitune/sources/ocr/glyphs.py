@@ -83,12 +83,22 @@ def scan_glyphs(rgb: np.ndarray) -> GlyphScan:
     return GlyphScan([tuple(float(v) for v in g) for g in groups], text_height, tuple(bars))
 
 
+def minus_sign(box: Box, bars, glyph_height: float, reach: float = 0.0, middle: float = 0.2) -> Box | None:
+    """The flat bar just left of BOX that is its minus sign ("-1"), or None: it starts left of the
+    box and ends at most half a glyph height before it (or REACH into it: a detector's box starts a
+    few pixels before its first digit), no wider than 1.2 glyph heights, its centre within MIDDLE
+    glyph heights of the box's middle height. Too flat to be a glyph, a minus sign is otherwise left
+    out of the box."""
+    centre = (box[1] + box[3]) / 2
+    for bar in bars:
+        x0, y0, x1, y1 = bar
+        if (x0 < box[0] and box[0] - 0.5 * glyph_height <= x1 <= box[0] + reach and x1 - x0 <= 1.2 * glyph_height
+                and abs((y0 + y1) / 2 - centre) <= middle * glyph_height):
+            return bar
+    return None
+
+
 def with_minus_sign(box: Box, bars, glyph_height: float) -> Box:
-    """BOX grown left over a flat bar just before it, at its middle height and no wider than
-    GLYPH_HEIGHT: a minus sign ("-1"), too flat to be a glyph and often outside the detector's box."""
-    middle = (box[1] + box[3]) / 2
-    for x0, y0, x1, y1 in bars:
-        if (0 <= box[0] - x1 <= 0.5 * glyph_height and x1 - x0 <= 1.2 * glyph_height
-                and abs((y0 + y1) / 2 - middle) <= 0.2 * glyph_height):
-            return (min(box[0], x0 - 0.15 * glyph_height), box[1], box[2], box[3])
-    return box
+    """A glyph group grown left over its minus sign (see minus_sign)."""
+    bar = minus_sign(box, bars, glyph_height)
+    return box if bar is None else (min(box[0], bar[0] - 0.15 * glyph_height), box[1], box[2], box[3])

@@ -303,7 +303,7 @@ def greek_lookalikes(pieces: list[Piece]) -> None:
     """Symbols the recogniser cannot write, put back: a triangle glued to a word is a capital delta
     ("△mag", "△T": the recogniser knows U+25B3, not Δ), and a CJK lookalike of a Greek letter is
     that letter where the figure holds no other CJK text."""
-    cjk = sum(any("\u3000" <= ch <= "\u9fff" and ch not in GREEK_LOOKALIKES for ch in p.text) for p in pieces)
+    cjk = any("\u3000" <= ch <= "\u9fff" and ch not in GREEK_LOOKALIKES for p in pieces for ch in p.text)
     for piece in pieces:
         text = re.sub(r"△(?=\w)", "Δ", piece.text)
         if not cjk:
