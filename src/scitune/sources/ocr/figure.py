@@ -35,19 +35,22 @@ from scitune.sources.ocr import layout
 from scitune.sources.ocr.detect import DetectorSettings, TextDetector, join_vertical, split_stacked, turned_lines
 from scitune.sources.ocr.glyphs import Box, minus_sign, scan_glyphs
 from scitune.sources.ocr.lexicon import Lexicon, correct_near_misses, ctc_log_likelihood, split_glued
-from scitune.sources.ocr.rapid import DETECTION_MODEL, RECOGNITION_MODEL, onnx_session
+from scitune.sources.ocr.rapid import DETECTION_MODEL, onnx_session, recogniser_file
 from scitune.sources.ocr.recognise import LineImage, TextRecogniser, upright
 from scitune.sources.ocr.words import Word
 
 logger = logging.getLogger(__name__)
 
-VERSION = 4
+VERSION = 5
 """Part of the cache key: raise it when a change reads the same image differently."""
 
 
 @dataclass(frozen=True)
 class FigureOcrSettings:
     detector: DetectorSettings = field(default_factory=DetectorSettings)
+    recogniser: str = "PP-OCRv4"
+    """The line recogniser (`rapid.RECOGNISERS`): PP-OCRv4, or PP-OCRv6, which also reads Greek
+    letters and math signs."""
     space_ratio: float = 0.3
     """A blank gap wider than this share of the line's ink height separates two words."""
     upright_preference: float = 0.1
@@ -73,11 +76,12 @@ class FigureOcr:
     def __init__(self, config: FigureOcrSettings | None = None, threads: int = 1):
         self.config = config or FigureOcrSettings()
         self.detector = TextDetector(onnx_session(DETECTION_MODEL, threads), self.config.detector)
-        self.recogniser = TextRecogniser(onnx_session(RECOGNITION_MODEL, threads))
+        self.recogniser = TextRecogniser(onnx_session(recogniser_file(self.config.recogniser), threads))
 
     def settings(self) -> str:
         c = self.config
-        return (f"v{VERSION}-h{c.detector.target_text_height:g}-s{c.space_ratio:g}-u{c.upright_preference:g}"
+        model = "" if c.recogniser == "PP-OCRv4" else f"-{c.recogniser}"  # v4 keeps its cache keys
+        return (f"v{VERSION}{model}-h{c.detector.target_text_height:g}-s{c.space_ratio:g}-u{c.upright_preference:g}"
                 f"-g{int(c.glyph_candidates)}-l{int(c.layout_rules)}-x{int(c.lexicon)}-c{c.min_confidence:g}")
 
     def read(self, path: Path, lexicon: Lexicon | None = None) -> list[Word]:

@@ -301,11 +301,12 @@ def tidy(pieces: list[Piece], tolerance: float, glyph_confidence: float = 0.9) -
 
 def greek_lookalikes(pieces: list[Piece]) -> None:
     """Symbols the recogniser cannot write, put back: a triangle glued to a word is a capital delta
-    ("△mag", "△T": the recogniser knows U+25B3, not Δ), and a CJK lookalike of a Greek letter is
-    that letter where the figure holds no other CJK text."""
+    ("△mag", "△T": PP-OCRv4 knows U+25B3, not Δ), and a CJK lookalike of a Greek letter is that
+    letter where the figure holds no other CJK text. PP-OCRv6 writes the increment sign ∆ (U+2206)
+    for the capital delta that TeX and matplotlib set (U+0394): the same glyph."""
     cjk = any("\u3000" <= ch <= "\u9fff" and ch not in GREEK_LOOKALIKES for p in pieces for ch in p.text)
     for piece in pieces:
-        text = re.sub(r"△(?=\w)", "Δ", piece.text)
+        text = re.sub(r"△(?=\w)", "Δ", piece.text).replace("∆", "Δ")
         if not cjk:
             text = "".join(GREEK_LOOKALIKES.get(ch, ch) for ch in text)
         piece.text = text

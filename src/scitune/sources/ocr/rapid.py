@@ -1,8 +1,13 @@
-"""RapidOCR's ONNX models (pip `rapidocr-onnxruntime`, which ships them: nothing is downloaded).
+"""RapidOCR's ONNX models, from pip packages that ship them: nothing is downloaded at run time.
+
+`rapidocr-onnxruntime` 1.4 ships PP-OCRv4 (detector and recogniser); `rapidocr` 3.10 ships the
+PP-OCRv6 small recogniser, whose charset has the Greek letters and math signs PP-OCRv4's lacks
+(γ δ Δ λ ν σ φ ψ ∂ ≤ ≥ …). `make` installs both; the second without its dependencies (it is only
+a carrier of model files here, like the embedded LM's package).
 
 Two engines stand on them: `RapidOcr`, the library's own pipeline as it comes (a baseline in the
-benchmark), and the figure engine in `figure.py`, which calls the same detection and recognition
-models through onnxruntime but reads the way figures are laid out.
+benchmark), and the figure engine in `figure.py`, which calls the detection and recognition models
+through onnxruntime but reads the way figures are laid out.
 """
 
 from __future__ import annotations
@@ -16,26 +21,42 @@ PACKAGE = "rapidocr_onnxruntime"
 INSTALL_HINT = "pip install rapidocr-onnxruntime"
 DETECTION_MODEL = "ch_PP-OCRv4_det_infer.onnx"  # DB text detector, PP-OCRv4
 RECOGNITION_MODEL = "ch_PP-OCRv4_rec_infer.onnx"  # SVTR-LCNet CTC recogniser, Chinese + English charset
+RECOGNISERS = {
+    # name: (import name of the package that ships it, pip requirement, file in its models/ folder)
+    "PP-OCRv4": (PACKAGE, "rapidocr-onnxruntime", RECOGNITION_MODEL),
+    "PP-OCRv6": ("rapidocr", "--no-deps rapidocr==3.10.0", "PP-OCRv6_rec_small.onnx"),
+}
+"""Recognisers the figure engine can use (`FigureOcrSettings.recogniser`); each ONNX file carries its
+charset in its metadata."""
 
 
-def model_file(name: str) -> Path:
-    """A model file inside the installed package, found without importing the package."""
-    spec = importlib.util.find_spec(PACKAGE)
+def model_file(name: str, package: str = PACKAGE, requirement: str = "rapidocr-onnxruntime") -> Path:
+    """A model file inside an installed package, found without importing the package."""
+    hint = f"pip install {requirement}"
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"the OCR models come with the package rapidocr-onnxruntime, which is not installed: {INSTALL_HINT}")
+        raise ValueError(f"the OCR model {name} comes with the package {package}, which is not installed: {hint}")
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
     if not path.is_file():
-        raise ValueError(f"OCR model {path} is missing: {INSTALL_HINT} --force-reinstall")
+        raise ValueError(f"OCR model {path} is missing: {hint} --force-reinstall")
     return path
+
+
+def recogniser_file(name: str) -> Path:
+    """The ONNX file of one of RECOGNISERS."""
+    if name not in RECOGNISERS:
+        raise ValueError(f"unknown OCR recogniser {name!r}; choose one of {', '.join(RECOGNISERS)}")
+    package, requirement, file = RECOGNISERS[name]
+    return model_file(file, package, requirement)
 
 
 def rapidocr_available() -> bool:
     return importlib.util.find_spec(PACKAGE) is not None
 
 
-def onnx_session(name: str, threads: int = 1, fused: bool = True):
-    """An onnxruntime CPU session on one of the package's models, FUSED by default (fuse.py: the
-    same outputs, ~40% less CPU time).
+def onnx_session(name: str | Path, threads: int = 1, fused: bool = True):
+    """An onnxruntime CPU session on one of rapidocr-onnxruntime's models (or a model file's path),
+    FUSED by default (fuse.py: the same outputs, ~40% less CPU time).
 
     One thread by default: curation reads figures in parallel processes, one per core, and a second
     intra-op thread per process made each figure slower here (2 cores, measured 0.83 s vs 0.67 s).
@@ -49,7 +70,8 @@ def onnx_session(name: str, threads: int = 1, fused: bool = True):
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    model = fused_model(model_file(name)) if fused else str(model_file(name))
+    path = name if isinstance(name, Path) else model_file(name)
+    model = fused_model(path) if fused else str(path)
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
