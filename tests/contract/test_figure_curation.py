@@ -101,6 +101,14 @@ def test_bad_input_is_quarantined_with_reasons_and_counts_add_up(tmp_path, token
         "duplicate_caption": 1, "invalid_utf8": 1, "image_placeholder_in_text": 1}
     quality = (tmp_path / "out" / "quality.md").read_text()
     assert "(adds up)" in quality and (tmp_path / "out" / "quality.png").stat().st_size > 5000
+    # The manifest's line counts come from the writer, not from reading the files again: they are the files'.
+    from scitune.curate.manifest import _lines, read_manifest
+
+    files = read_manifest(tmp_path / "out")["files"]
+    assert set(files) == {f"{s}.jsonl" for s in ("train", "val", "test")}
+    assert {name: info["count"] for name, info in files.items()} == {
+        name: _lines(tmp_path / "out" / name) for name in files}
+    assert files["test.jsonl"]["count"] > 0
 
 
 def test_split_by_paper_types_normalised_and_targets_within_the_limit(tmp_path, tokenizer):

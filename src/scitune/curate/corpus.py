@@ -155,6 +155,7 @@ class RecordChecks:
     def __init__(self, cfg: FigureCurationConfig, image_root: Path):
         self.cfg = cfg
         self.image_root = Path(image_root)
+        self._root = str(self.image_root)  # what `inside_root` takes it as, made once, not per record
         # A corpus spells its types in a handful of ways: each is worked out once (unknown ones
         # raise every time), keyed by the spelling alone (not also by the tuple of known types).
         self.normalized_type = lru_cache(maxsize=1024)(partial(normalize_figure_type, known=tuple(cfg.figure_types)))
@@ -174,7 +175,7 @@ class RecordChecks:
                                                                    f"{IMAGE_PLACEHOLDER}, which would add an image slot")
         try:
             if self.cfg.image_check == "none":  # no file is opened: a lexical check, no disk access
-                path = inside_root(self.image_root, record.image, record.id)
+                path = inside_root(self._root, record.image, record.id)
             else:
                 path = resolve_image(self.image_root, record.image, record.id)
                 check_image(path, record.id, self.cfg.image_check, self.cfg.max_pixels)
@@ -263,11 +264,16 @@ class TargetBuilder:
         sample of the free-text targets (by a hash of the instruction id), which feeds the length
         histogram; all of a batch's targets are counted in one tokenizer call.
         """
-        # Several type prompts per training figure; a held-out figure is asked once, so it is scored once.
-        splits = [self.split(r) for r in records]
-        built = [instruction_rows(r, self.cfg.components, self.known_types, self.seed,
-                                  self.cfg.type_prompts_per_figure if split == "train" else 1, self.tasks)
-                 for r, split in zip(records, splits)]
+        cfg = self.cfg
+        components, known, seed, tasks = cfg.components, self.known_types, self.seed, self.tasks
+        test, val, per_figure = cfg.test_fraction, cfg.val_fraction, cfg.type_prompts_per_figure
+        splits, built = [], []
+        for record in records:  # one loop, not a comprehension per list: this runs for every record
+            split = _split_of(record.source.paper_id, test, val)
+            splits.append(split)
+            # Several type prompts per training figure; a held-out figure is asked once, so it is scored once.
+            built.append(instruction_rows(record, components, known, seed, per_figure if split == "train" else 1,
+                                          tasks))
         # Per target (in the order of `built`, flattened): its text, whether it is in the sample, and
         # its token count where needed (by position: a list per target cost more than counting them).
         answers = [row["conversations"][-1]["value"] for rows in built for row in rows]
@@ -309,6 +315,7 @@ class TargetBuilder:
         """(file name, JSON line without newline, rejection kind or '') for each output line of RECORDS."""
         out = []
         stats = self.stats
+        record_json = _RECORD_SERIALIZER.to_json  # `record.model_dump_json()`, without the wrapper's keywords
         kept_splits, types, tasks = [], [], []  # counted once per batch, not once per record
         for record, split, result in self.instructions(records):
             if isinstance(result, Rejection):
@@ -319,7 +326,7 @@ class TargetBuilder:
             if result:  # a split with no instruction has no entry, not a zero
                 stats.instructions[split] += len(result)
             tasks += [row["source"]["task"] for row in result]
-            out.append((_RECORD_FILES[split], _record_json(record), ""))
+            out.append((_RECORD_FILES[split], record_json(record).decode(), ""))
             name = _INSTRUCTION_FILES[split]
             # pydantic's own serializer: the bytes `Instruction.model_dump_json(by_alias=True)` wrote.
             out += [(name, to_json(row).decode(), "") for row in result]
@@ -333,11 +340,6 @@ _INSTRUCTION_FILES = {s: f"{s}.jsonl" for s in SPLITS}
 _RECORD_FILES = {s: f"records_{s}.jsonl" for s in SPLITS}
 # A paper's figures come together (and every paper's split is a SHA-1 of its id): worked out once per paper.
 _split_of = lru_cache(maxsize=4096)(split_of)
-
-
-def _record_json(record: FigureRecord) -> str:
-    """`record.model_dump_json()`, without the Python wrapper's per-call keyword handling."""
-    return _RECORD_SERIALIZER.to_json(record).decode()
 
 
 _RECORD_SERIALIZER = FigureRecord.__pydantic_serializer__
@@ -365,6 +367,7 @@ class FigureCuration:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         seen = SeenIndex(self.out_dir / ".seen.sqlite")
         handles = {name: (self.out_dir / (name + ".tmp")).open("w", encoding="utf-8") for name in OUTPUT_FILES}
+        written = Counter()  # lines per file, for the manifest
         try:
             iterator = iter(items)
             while batch := list(islice(iterator, chunk)):
@@ -376,6 +379,7 @@ class FigureCuration:
                 for name, block in lines.items():  # one write per file and chunk
                     if block:
                         handles[name].write("\n".join(block) + "\n")
+                        written[name] += len(block)
                 if on_item:
                     on_item(len(batch))
         finally:
@@ -383,7 +387,8 @@ class FigureCuration:
                 handle.close()
             seen.close()
         return finish(self.out_dir, self.stats, self.cfg, self.seed, self.image_root, self.ocr.cache,
-                      getattr(self.targets.limiter.tokenizer, "name_or_path", ""))
+                      getattr(self.targets.limiter.tokenizer, "name_or_path", ""),
+                      lines={name: written[name] for name in OUTPUT_FILES})
 
     def _chunk(self, batch: list[FigureRecord | Rejection], seen: SeenIndex) -> Iterator[tuple[str, str, str]]:
         self.stats.records_in += len(batch)
@@ -402,9 +407,11 @@ class FigureCuration:
 
 
 def finish(out_dir: Path, stats: Stats, cfg: FigureCurationConfig, seed: int, image_root: Path,
-           ocr_cache: OcrCache | None, tokenizer_name: str, ocr_counts: tuple[int, int] | None = None) -> dict:
+           ocr_cache: OcrCache | None, tokenizer_name: str, ocr_counts: tuple[int, int] | None = None,
+           lines: dict[str, int] | None = None) -> dict:
     """Complete files appear only when the whole corpus went through: the temporary files take their
-    names, then the quality report and the manifest are written. Returns the quality report."""
+    names, then the quality report and the manifest are written (LINES: the lines the caller wrote
+    to each output file, when it counted them). Returns the quality report."""
     for name in OUTPUT_FILES:
         (out_dir / (name + ".tmp")).replace(out_dir / name)
     result = stats.to_json()
@@ -416,7 +423,7 @@ def finish(out_dir: Path, stats: Stats, cfg: FigureCurationConfig, seed: int, im
     write_quality_report(out_dir, result)
     write_manifest(out_dir, "figures", image_root, result["config"], seed,
                    {f"{s}.jsonl": s for s in SPLITS}, records={s: f"records_{s}.jsonl" for s in SPLITS},
-                   labels=list(cfg.figure_types), tokenizer=tokenizer_name)
+                   labels=list(cfg.figure_types), counts=lines, tokenizer=tokenizer_name)
     return result
 
 

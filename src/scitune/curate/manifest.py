@@ -37,16 +37,20 @@ def _lines(path: Path) -> int:
 
 
 def write_manifest(out_dir: Path, kind: str, image_root: Path | None, settings: dict, seed: int | None,
-                   files: dict[str, str], labels: list[str] = (), **extra) -> dict:
-    """Describe OUT_DIR's FILES ({file name: split}); returns what was written."""
+                   files: dict[str, str], labels: list[str] = (), counts: dict[str, int] | None = None,
+                   **extra) -> dict:
+    """Describe OUT_DIR's FILES ({file name: split}); returns what was written. COUNTS: the lines
+    of some of the files, from the writer that knows them (each one a JSON line, none blank),
+    so that they are not read again to count; the others are counted here."""
     out_dir = Path(out_dir)
+    counts = counts or {}
     manifest = {
         "kind": kind,
         "image_root": str(Path(image_root).resolve()) if image_root is not None else None,
         "settings": settings,
         "seed": seed,
         "labels": list(labels),
-        "files": {name: {"split": split, "count": _lines(out_dir / name), "sha256": sha256_of(out_dir / name)}
+        "files": {name: {"split": split, "count": counts[name] if name in counts else _lines(out_dir / name), "sha256": sha256_of(out_dir / name)}
                   for name, split in files.items() if (out_dir / name).is_file()},
         **extra,
     }

@@ -7,6 +7,10 @@ import sqlite3
 from itertools import chain
 from pathlib import Path
 
+import numpy as np
+
+from scitune.sources.sqlite_rows import PARAMETERS, insert_rows, placeholders
+
 
 class SeenIndex:
     """First owner of each key, claimed in corpus order a batch at a time. A record owns its keys
@@ -20,7 +24,8 @@ class SeenIndex:
 
     MEMORY_KEYS = 1 << 18
     FILTER_BITS = 1 << 26  # 8 MiB; one bit per key: ~4% of new keys looked up in vain at 3M spilled keys
-    LOOKUP = 500  # keys per SELECT: under SQLite's limit on bound parameters, whatever its version
+    LOOKUP = PARAMETERS  # keys per SELECT
+    SPILL_ROWS = 1 << 14  # keys per call of insert_rows when spilling: a bounded list of their rows
 
     def __init__(self, path: Path):
         path.unlink(missing_ok=True)
@@ -65,7 +70,7 @@ class SeenIndex:
         found: dict[str, str] = {}
         for start in range(0, len(wanted), self.LOOKUP):
             part = wanted[start:start + self.LOOKUP]
-            found.update(self.db.execute(f"SELECT key, owner FROM seen WHERE key IN ({', '.join('?' * len(part))})",
+            found.update(self.db.execute(f"SELECT key, owner FROM seen WHERE key IN ({placeholders(len(part))})",
                                          part).fetchall())
         return found
 
@@ -78,23 +83,18 @@ class SeenIndex:
             self.db.execute("PRAGMA synchronous=OFF")
             self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, owner TEXT) WITHOUT ROWID")
             self.on_disk = bytearray(self.FILTER_BITS >> 3)
-        # A key's bit: its str hash (fixed within this process, all the bitmap needs) modulo the size.
-        bits, size = self.on_disk, self.FILTER_BITS
-        for key_hash in map(hash, self.owners):
-            bit = key_hash % size
-            bits[bit >> 3] |= 1 << (bit & 7)
+        # A key's bit: its str hash (fixed within this process, all the bitmap needs) modulo the
+        # size, set for all keys at once (a Python step per key cost as much as the INSERTs).
+        owners = self.owners
+        bit = np.fromiter(map(hash, owners), dtype=np.int64, count=len(owners)) % self.FILTER_BITS
+        np.bitwise_or.at(np.frombuffer(self.on_disk, dtype=np.uint8), bit >> 3,
+                         np.left_shift(1, bit & 7).astype(np.uint8))
         # Sorted, the rows go into the B-tree in order: far fewer pages touched per row (and sorted
         # keys, not (key, owner) pairs: a list of pairs would cost as much memory again as the dict).
-        # Many rows per INSERT: one statement step per row cost twice as much as the B-tree work.
-        owners = self.owners
         keys = sorted(owners)
-        rows = self.LOOKUP // 2  # two parameters a row
-        statement = "INSERT INTO seen VALUES " + ", ".join(["(?, ?)"] * rows)
-        full = len(keys) - len(keys) % rows
-        for start in range(0, full, rows):
-            part = keys[start:start + rows]
-            self.db.execute(statement, list(chain.from_iterable(zip(part, map(owners.__getitem__, part)))))
-        self.db.executemany("INSERT INTO seen VALUES (?, ?)", ((key, owners[key]) for key in keys[full:]))
+        for start in range(0, len(keys), self.SPILL_ROWS):
+            part = keys[start:start + self.SPILL_ROWS]
+            insert_rows(self.db, "seen", list(chain.from_iterable(zip(part, map(owners.__getitem__, part)))))
         self.owners = {}
 
     def close(self) -> None:

@@ -46,7 +46,7 @@ def resolve_image(image_root: Path, relative: str, item_id: str, must_exist: boo
     return Path(path)
 
 
-def inside_root(image_root: Path, relative: str, item_id: str) -> str:
+def inside_root(image_root: Path | str, relative: str, item_id: str) -> str:
     """The lexical form of `resolve_image` for records whose files are not opened now: refuses
     absolute paths and '..' that climb out; symlinks are judged by `resolve_image` when the file is
     finally opened (training, evaluation)."""

@@ -24,14 +24,13 @@ from pathlib import Path
 import ijson
 
 from scitune.contracts import FigureRecord, Rejection
+from scitune.sources.sqlite_rows import PARAMETERS, insert_rows, placeholders
 from scitune.sources.streams import Utf8Repair, has_bad_text, paper_of, texts, validated
 
 LICENSE = "CC BY-NC-SA 4.0"
 
-LOOKUP = 500
-"""Images per annotation lookup: under SQLite's limit on bound parameters, whatever its version."""
-INSERT_ROWS = LOOKUP // 2
-"""Annotations per INSERT statement (two parameters each)."""
+LOOKUP = PARAMETERS
+"""Images per annotation lookup (a bound parameter each)."""
 
 
 def _items(path: Path, prefix: str) -> Iterator[dict]:
@@ -47,20 +46,18 @@ def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[Figur
         index.execute("PRAGMA journal_mode=OFF")
         index.execute("PRAGMA synchronous=OFF")
         # Pass 1: every annotation's texts into a table, in file order (rowid - 1: its position),
-        # many rows per INSERT (a statement step per row cost twice as much as SQLite's own work);
-        # the index by image id is built once, at the end, and holds the texts too, so that pass 2
+        # many rows per INSERT; the index by image id is built once, at the end, and holds the texts too, so that pass 2
         # finds an image's annotation in one B-tree search, not two (the temporary file is larger).
         index.execute("CREATE TABLE ann (image_id TEXT, texts BLOB)")
-        insert = "INSERT INTO ann VALUES " + ", ".join(["(?, ?)"] * INSERT_ROWS)
         batch = []
         with open(path, "rb") as handle:
             whole = Utf8Repair(handle)
             for annotation in ijson.items(whole, "annotations.item", use_float=True):
                 batch += (str(annotation.get("image_id")), _annotation_texts(annotation))
-                if len(batch) == 2 * INSERT_ROWS:
-                    index.execute(insert, batch)
+                if len(batch) == PARAMETERS:
+                    insert_rows(index, "ann", batch)
                     batch = []
-        index.executemany("INSERT INTO ann VALUES (?, ?)", zip(batch[::2], batch[1::2]))
+        insert_rows(index, "ann", batch)
         index.execute("CREATE INDEX by_image ON ann (image_id, texts)")
         # Pass 1 parsed every byte, so it knows whether any was bad; pass 2's own stream may not have
         # reached an annotation's bad bytes yet when it yields the records of the first images.
@@ -84,7 +81,7 @@ def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[Figur
             wanted = list(dict.fromkeys(keys))
             found = {}
             for key, rowid, data in index.execute(
-                    f"SELECT image_id, rowid, texts FROM ann WHERE image_id IN ({', '.join('?' * len(wanted))}) "
+                    f"SELECT image_id, rowid, texts FROM ann WHERE image_id IN ({placeholders(len(wanted))}) "
                     "ORDER BY rowid", wanted):
                 used[rowid >> 3] |= 1 << (rowid & 7)
                 found.setdefault(key, data)
@@ -95,7 +92,7 @@ def read_scicap_challenge(path: Path, dataset: str = "scicap") -> Iterator[Figur
                   if not bits >> (rowid & 7) & 1 and 0 < rowid <= count and rowid not in seconds]
         for start in range(0, len(unused), LOOKUP):
             part = unused[start:start + LOOKUP]
-            for (key,) in index.execute(f"SELECT image_id FROM ann WHERE rowid IN ({', '.join('?' * len(part))}) "
+            for (key,) in index.execute(f"SELECT image_id FROM ann WHERE rowid IN ({placeholders(len(part))}) "
                                         "ORDER BY rowid", part):
                 yield Rejection(id=key, dataset=dataset, where=path.name, kind="annotation_without_image",
                                 reason=f"annotation of image id {key} has no image")
