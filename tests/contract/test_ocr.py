@@ -158,6 +158,9 @@ def test_the_pp_ocrv6_recogniser_reads_the_greek_that_pp_ocrv4_cannot(figure_eng
     document.close()
     greek = make_engine("figure:PP-OCRv6")
     assert greek.settings() != figure_engine.settings(), "the recogniser is part of the cache key"
+    # Lone glyphs stay with PP-OCRv4 (PP-OCRv6 reads dashes and markers as sure "1"s and "十"s).
+    assert figure_engine.glyph_recogniser is figure_engine.recogniser
+    assert greek.glyph_recogniser.charset == figure_engine.recogniser.charset != greek.recogniser.charset
     read = " ".join(lines(greek.read(tmp_path / "fig.png"), greek.target_confidence)).split()
     default = " ".join(lines(figure_engine.read(tmp_path / "fig.png"), figure_engine.target_confidence)).split()
     assert "σ(r)" in read and "ΔT" in read, read

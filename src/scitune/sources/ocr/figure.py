@@ -36,6 +36,8 @@ from scitune.sources.ocr.detect import DetectorSettings, TextDetector, join_vert
 from scitune.sources.ocr.glyphs import Box, minus_sign, scan_glyphs
 from scitune.sources.ocr.lexicon import Lexicon, correct_near_misses, ctc_log_likelihood, split_glued
 from scitune.sources.ocr.rapid import DETECTION_MODEL, onnx_session, recogniser_file
+
+GLYPH_RECOGNISER = "PP-OCRv4"
 from scitune.sources.ocr.recognise import LineImage, TextRecogniser, upright
 from scitune.sources.ocr.words import Word
 
@@ -77,6 +79,12 @@ class FigureOcr:
         self.config = config or FigureOcrSettings()
         self.detector = TextDetector(onnx_session(DETECTION_MODEL, threads), self.config.detector)
         self.recogniser = TextRecogniser(onnx_session(recogniser_file(self.config.recogniser), threads))
+        # Lone glyphs (tick labels the detector missed) are read by PP-OCRv4 whatever reads the
+        # lines: PP-OCRv6 reads a dashed line's dashes and plot markers as "1" and "十" with
+        # confidences near 1 (134 more junk "1"s on the pages set), which the layout rules, tuned
+        # on PP-OCRv4's readings of them, cannot tell from tick labels.
+        self.glyph_recogniser = (self.recogniser if self.config.recogniser == GLYPH_RECOGNISER
+                                 else TextRecogniser(onnx_session(recogniser_file(GLYPH_RECOGNISER), threads)))
 
     def settings(self) -> str:
         c = self.config
@@ -165,18 +173,31 @@ class FigureOcr:
         pieces = []
         for number, (_, angle, line) in sorted(best.items()):
             box, source = boxes[number]
-            for span in self.recogniser.spans(line, self.config.space_ratio):
+            recogniser = self._recogniser(source)
+            for span in recogniser.spans(line, self.config.space_ratio):
                 pieces.append(layout.Piece(span.text, span.confidence, _span_box(box, angle, span.x0, span.x1, line.width),
-                                           number, angle, source, SpanProbe(self.recogniser, line, span),
+                                           number, angle, source, SpanProbe(recogniser, line, span),
                                            span.char_confidences))
         return pieces
+
+    def _recogniser(self, source: str) -> TextRecogniser:
+        return self.glyph_recogniser if source == "glyphs" else self.recogniser
 
     def _read_keeping_best(self, rgb: np.ndarray, boxes: list[tuple[Box, str]], todo: list[tuple[int, int]],
                            best: dict[int, tuple[float, int, LineImage]]) -> None:
         """Read the boxes TODO names (box number, angle); BEST keeps each box's likelier reading."""
-        readings = self.recogniser([upright(rgb, boxes[number][0], angle) for number, angle in todo])
-        for (number, angle), line in zip(todo, readings):
-            spans = self.recogniser.spans(line, self.config.space_ratio)
+        readings: dict[tuple[int, int], LineImage] = {}
+        # One call per recogniser (one for all with PP-OCRv4 alone: its batches as they always were).
+        groups = ([todo] if self.glyph_recogniser is self.recogniser else
+                  [[(n, a) for n, a in todo if boxes[n][1] == source] for source in ("detector", "glyphs")])
+        for mine in groups:
+            if mine:
+                source = boxes[mine[0][0]][1]
+                lines = self._recogniser(source)([upright(rgb, boxes[number][0], angle) for number, angle in mine])
+                readings.update(zip(mine, lines))
+        for number, angle in todo:
+            line = readings[number, angle]
+            spans = self._recogniser(boxes[number][1]).spans(line, self.config.space_ratio)
             score = float(np.mean([s.confidence for s in spans])) if spans else 0.0
             score -= self.config.upright_preference if angle == 270 else 0.0
             if number not in best or score > best[number][0]:
