@@ -55,10 +55,9 @@ class FigureCurationConfig(_Config):
     """none: trust paths; header: exists, is an image, within max_pixels; decode: also decode every pixel."""
     max_pixels: int = Field(89_478_485, ge=1)
     """Images with more pixels are rejected as possible decompression bombs (Pillow's default limit)."""
-    ocr: Literal["figure", "figure:PP-OCRv6", "rapidocr", "tesseract", "none"] = "figure"
+    ocr: Literal["figure", "rapidocr", "tesseract", "none"] = "figure"
     """Engine that reads the text of figures whose record has no OCR: 'figure' (RapidOCR's models,
-    installed by pip, read as figures are laid out), 'figure:PP-OCRv6' (the same with a recogniser
-    that also reads Greek letters and math signs), 'rapidocr' (that library's own pipeline),
+    installed by pip, read as figures are laid out), 'rapidocr' (that library's own pipeline),
     'tesseract' (needs the Debian package tesseract-ocr), 'none' (leave them without)."""
     dedupe: bool = True
     """Reject a second figure with the same image bytes, or the same caption on the same paper."""

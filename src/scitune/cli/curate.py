@@ -197,7 +197,7 @@ def curate_pdf(
     workers: Workers = 0,
     dpi: Annotated[int, typer.Option(help="Resolution of the cropped figure images.")] = 150,
     ocr: Annotated[str, typer.Option(help="OCR engine for scanned pages and raster figures: none, figure, "
-                                          "figure:PP-OCRv6, rapidocr, tesseract or figure+tesseract.")] = "none",
+                                          "rapidocr, tesseract or figure+tesseract.")] = "none",
     engine: Engine = "local",
     ray_address: RayAddress = None,
 ) -> None:
@@ -216,8 +216,7 @@ def curate_pdf(
 def ocr(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.", exists=True)],
     engine: Annotated[str, typer.Option(help="figure (default: RapidOCR's ONNX models, installed by make, read the "
-                                             "way figures are laid out), figure:PP-OCRv6 (the same with a recogniser that "
-                                             "reads Greek and math signs), rapidocr (the library's own pipeline), "
+                                             "way figures are laid out), rapidocr (the library's own pipeline), "
                                              "tesseract (Debian tesseract-ocr), figure+tesseract.")] = "figure",
     output: Annotated[Path | None, typer.Option(help="JSONL of {image, lines, words with boxes}; default: print.")]
     = None,

@@ -11,12 +11,10 @@ from scitune.sources.ocr.words import Engine, Word, lines
 from scitune.sources.images import file_digest
 
 DEFAULT_ENGINE = "figure"
-ENGINE_NAMES = ("figure", "figure:PP-OCRv6", "rapidocr", "tesseract", "figure+tesseract")
-"""figure: RapidOCR's models read as figures are laid out (default, pip); figure:PP-OCRv6: the same
-with the PP-OCRv6 recogniser, which reads Greek letters and math signs (more of the math, a little
-more junk and ~12% more time: README); rapidocr: RapidOCR's own pipeline as it comes; tesseract:
-the Debian `tesseract` command (optional); figure+tesseract: the figure engine's unsure words
-confirmed where Tesseract reads the same (optional, slower)."""
+ENGINE_NAMES = ("figure", "rapidocr", "tesseract", "figure+tesseract")
+"""figure: RapidOCR's models read as figures are laid out (default, pip); rapidocr: RapidOCR's own
+pipeline as it comes; tesseract: the Debian `tesseract` command (optional); figure+tesseract: the
+figure engine's unsure words confirmed where Tesseract reads the same (optional, slower)."""
 
 
 def make_engine(name: str) -> Engine | None:
@@ -25,10 +23,10 @@ def make_engine(name: str) -> Engine | None:
         return None
     # Imported on demand: onnxruntime and OpenCV take a moment to load, and a command that never
     # reads a figure should not pay for them.
-    if name == "figure" or (name.startswith("figure:") and name in ENGINE_NAMES):
-        from scitune.sources.ocr.figure import FigureOcr, FigureOcrSettings
+    if name == "figure":
+        from scitune.sources.ocr.figure import FigureOcr
 
-        return FigureOcr(FigureOcrSettings(**({"recogniser": name.split(":")[1]} if ":" in name else {})))
+        return FigureOcr()
     if name == "rapidocr":
         from scitune.sources.ocr.rapid import RapidOcr
 
