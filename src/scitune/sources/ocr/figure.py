@@ -38,12 +38,16 @@ from scitune.sources.ocr.detect import DetectorSettings, TextDetector, join_vert
 from scitune.sources.ocr.glyphs import Box, minus_sign, scan_glyphs
 from scitune.sources.ocr.lexicon import Lexicon, correct_near_misses, ctc_log_likelihood, split_glued
 from scitune.sources.ocr.rapid import DETECTION_MODEL, onnx_session, recogniser_file
-
-GLYPH_RECOGNISER = "PP-OCRv4"
 from scitune.sources.ocr.recognise import LineImage, TextRecogniser, upright
 from scitune.sources.ocr.words import Word
 
 logger = logging.getLogger(__name__)
+
+GLYPH_RECOGNISER = "PP-OCRv4"
+"""Reads lone glyphs (tick labels the detector missed) whatever reads the lines: PP-OCRv6 reads a
+dashed line's dashes and plot markers as "1" and "十" with confidences near 1 (134 more junk "1"s
+on the pages set), which the layout rules, tuned on PP-OCRv4's readings of them, cannot tell from
+tick labels."""
 
 VERSION = 6
 """Part of the cache key: raise it when a change reads the same image differently."""
@@ -91,10 +95,6 @@ class FigureOcr:
         self.config = config or FigureOcrSettings()
         self.detector = TextDetector(onnx_session(DETECTION_MODEL, threads), self.config.detector)
         self.recogniser = TextRecogniser(onnx_session(recogniser_file(self.config.recogniser), threads))
-        # Lone glyphs (tick labels the detector missed) are read by PP-OCRv4 whatever reads the
-        # lines: PP-OCRv6 reads a dashed line's dashes and plot markers as "1" and "十" with
-        # confidences near 1 (134 more junk "1"s on the pages set), which the layout rules, tuned
-        # on PP-OCRv4's readings of them, cannot tell from tick labels.
         self.threads = threads
         self._reread: TextRecogniser | None = None  # loaded when a figure first needs it
         self.glyph_recogniser = (self.recogniser if self.config.recogniser == GLYPH_RECOGNISER
@@ -102,6 +102,8 @@ class FigureOcr:
 
     @property
     def reread_recogniser(self) -> TextRecogniser | None:
+        """The second recogniser (`FigureOcrSettings.reread`), loaded on first use: most figures
+        have no line that needs it."""
         if self._reread is None and self.config.reread:
             self._reread = TextRecogniser(onnx_session(recogniser_file(self.config.reread), self.threads))
         return self._reread
