@@ -222,3 +222,17 @@ def test_a_minus_sign_lost_at_the_start_of_an_axis_is_put_back_from_its_scale():
     row = [piece(t, (40 + 40 * i, 300, 60 + 40 * i, 312)) for i, t in enumerate(["1.0", "-0.5", "0.0", "0.5", "1.0"])]
     assert layout.repair_axis_points(row, tolerance=4.0) == 1
     assert [p.text for p in row] == ["-1.0", "-0.5", "0.0", "0.5", "1.0"]
+
+
+def test_a_sign_between_two_words_of_its_line_is_kept_a_lone_one_is_not():
+    """"ΔT = 1 μK − arcmin" (a CMB figure): the hand truth has "=" and "−" as words; a legend's
+    dash before its label, a sign alone on its line and a glyph candidate's dash are not words."""
+    annotation = [piece(t, (10 * i, 0, 10 * i + 8, 10), line=0) for i, t in enumerate(["ΔT", "=", "1", "μK", "−", "arcmin"])]
+    legend = [piece("-", (0, 20, 8, 30), line=1), piece("data", (10, 20, 40, 30), line=1)]
+    alone = [piece("=", (0, 40, 8, 50), line=2)]
+    glyph = [piece("x", (0, 60, 8, 70), source="glyphs", line=3, confidence=0.99),
+             piece("-", (10, 60, 18, 70), source="glyphs", line=3), piece("y", (20, 60, 28, 70), source="glyphs", line=3)]
+    kept = layout.tidy(annotation + legend + alone + glyph, tolerance=6.0)
+    assert [p.text for p in kept if p.line == 0] == ["ΔT", "=", "1", "μK", "−", "arcmin"]
+    assert [p.text for p in kept if p.line in (1, 2)] == ["data"]
+    assert "-" not in [p.text for p in kept if p.line == 3]

@@ -29,6 +29,8 @@ LEGEND_DASH = re.compile(r"^[-–—_~=]+(?=[^\W\d_]|\()")
 TICK_DASH = re.compile(r"(?<=[\w.)\]%])[-–—_~]+$")
 NUMBER_TAIL = re.compile(r"[·•+']+$")  # a tick mark or grid dot read after a number ("30," is text)
 NUMERIC_CHARS = "0123456789.,-+%"
+INNER_SIGNS = set("=−-–~±∝&×+<>≤≥→")
+"""Signs kept as words of their own when they stand between two words of a line."""
 GREEK_LOOKALIKES = {"入": "λ"}
 """Greek letters the recogniser has no class for, as it reads them: in a figure written in Latin
 letters a lone CJK character is a misread symbol."""
@@ -273,12 +275,18 @@ def _trim(piece: Piece, start: int, end: int) -> None:
 
 
 def tidy(pieces: list[Piece], tolerance: float, glyph_confidence: float = 0.9) -> list[Piece]:
-    """Only pieces with a letter or digit; glyph candidates only as aligned numbers or confident words."""
+    """Only pieces with a letter or digit, or a sign between two words of its line ("ΔT = 1",
+    "BJD - 2400000"; a lone sign elsewhere is mostly a legend sample or a tick mark); glyph
+    candidates only as aligned numbers or confident words."""
     kept = []
     found = [p for p in pieces if p.source == "detector"]
     numbers = [p for p in pieces if p.source == "glyphs" and not p.angle and is_number(p.text)]
-    for piece in pieces:
-        if not any(ch.isalnum() for ch in piece.text):
+    worded = [any(ch.isalnum() for ch in p.text) for p in pieces]
+    for index, piece in enumerate(pieces):
+        if not worded[index]:
+            if piece.source == "detector" and piece.text and set(piece.text) <= INNER_SIGNS and _between_words(
+                    index, pieces, worded):
+                kept.append(piece)
             continue
         if piece.source == "glyphs":
             # Aligned with numbers the detector found: a dashed line's dashes, read as "1"s, align
@@ -297,6 +305,15 @@ def tidy(pieces: list[Piece], tolerance: float, glyph_confidence: float = 0.9) -
                 continue
         kept.append(piece)
     return kept
+
+
+def _between_words(index: int, pieces: list[Piece], worded: list[bool]) -> bool:
+    """Whether the piece at INDEX has a piece with a letter or digit before and after it in its
+    line (a line's pieces are listed in reading order)."""
+    line = pieces[index].line
+    before = any(worded[i] for i in range(index) if pieces[i].line == line)
+    after = any(worded[i] for i in range(index + 1, len(pieces)) if pieces[i].line == line)
+    return before and after
 
 
 def greek_lookalikes(pieces: list[Piece]) -> None:
