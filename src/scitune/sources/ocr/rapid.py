@@ -2,8 +2,8 @@
 
 `rapidocr-onnxruntime` 1.4 ships PP-OCRv4 (detector and recogniser); `rapidocr` 3.10 ships the
 PP-OCRv6 small recogniser, whose charset has the Greek letters and math signs PP-OCRv4's lacks
-(γ δ Δ λ ν σ φ ψ ∂ ∝; both have α β μ θ π Ω ± ≤ ≥ ⊙). `make` installs both; the second without its dependencies (it is only
-a carrier of model files here, like the embedded LM's package).
+(γ δ Δ λ ν σ φ ψ ∂ ∝; both have α β μ θ π Ω ± ≤ ≥ ⊙). `make` installs both; the second without
+its dependencies (it is only a carrier of model files here, like the embedded LM's package).
 
 Two engines stand on them: `RapidOcr`, the library's own pipeline as it comes (a baseline in the
 benchmark), and the figure engine in `figure.py`, which calls the detection and recognition models
