@@ -224,9 +224,7 @@ class FigureOcr:
         assert second is not None
         replaced = {}
         for (number, angle), line in zip(todo, second([upright(rgb, boxes[n][0], a) for n, a in todo])):
-            spans = second.spans(line, self.config.space_ratio)
-            score = float(np.mean([s.confidence for s in spans])) if spans else 0.0
-            score -= self.config.upright_preference if angle == 270 else 0.0
+            score = self._score(second, line, angle)
             if score > best[number][0]:
                 best[number] = (score, angle, line)
                 replaced[number] = second
@@ -238,22 +236,22 @@ class FigureOcr:
     def _read_keeping_best(self, rgb: np.ndarray, boxes: list[tuple[Box, str]], todo: list[tuple[int, int]],
                            best: dict[int, tuple[float, int, LineImage]]) -> None:
         """Read the boxes TODO names (box number, angle); BEST keeps each box's likelier reading."""
-        readings: dict[tuple[int, int], LineImage] = {}
         # One call per recogniser (one for all with PP-OCRv4 alone: its batches as they always were).
-        groups = ([todo] if self.glyph_recogniser is self.recogniser else
-                  [[(n, a) for n, a in todo if boxes[n][1] == source] for source in ("detector", "glyphs")])
-        for mine in groups:
-            if mine:
-                source = boxes[mine[0][0]][1]
-                lines = self._recogniser(source)([upright(rgb, boxes[number][0], angle) for number, angle in mine])
-                readings.update(zip(mine, lines))
+        by_recogniser: dict[TextRecogniser, list[tuple[int, int]]] = {}
         for number, angle in todo:
-            line = readings[number, angle]
-            spans = self._recogniser(boxes[number][1]).spans(line, self.config.space_ratio)
-            score = float(np.mean([s.confidence for s in spans])) if spans else 0.0
-            score -= self.config.upright_preference if angle == 270 else 0.0
-            if number not in best or score > best[number][0]:
-                best[number] = (score, angle, line)
+            by_recogniser.setdefault(self._recogniser(boxes[number][1]), []).append((number, angle))
+        for recogniser, mine in by_recogniser.items():
+            for (number, angle), line in zip(mine, recogniser([upright(rgb, boxes[n][0], a) for n, a in mine])):
+                score = self._score(recogniser, line, angle)
+                if number not in best or score > best[number][0]:
+                    best[number] = (score, angle, line)
+
+    def _score(self, recogniser: TextRecogniser, line: LineImage, angle: int) -> float:
+        """How likely a reading is: its words' mean confidence, less `upright_preference` when read
+        top to bottom."""
+        spans = recogniser.spans(line, self.config.space_ratio)
+        score = float(np.mean([s.confidence for s in spans])) if spans else 0.0
+        return score - (self.config.upright_preference if angle == 270 else 0.0)
 
 
 def _text_height(candidates: list[Box], boxes: list[Box], estimate: float) -> float:
