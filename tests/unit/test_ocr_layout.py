@@ -236,3 +236,36 @@ def test_a_sign_between_two_words_of_its_line_is_kept_a_lone_one_is_not():
     assert [p.text for p in kept if p.line == 0] == ["ΔT", "=", "1", "μK", "−", "arcmin"]
     assert [p.text for p in kept if p.line in (1, 2)] == ["data"]
     assert "-" not in [p.text for p in kept if p.line == 3]
+
+
+def test_a_one_letter_relation_split_at_its_sign_is_one_word_again():
+    """Legends set in TeX math ("$\\gamma=0$", "$p(f(X)|Z=-\\sigma)$") have thick spaces around the
+    sign, where the recogniser splits; the hand truth writes such an expression as one word. A
+    longer left side (ΔT = 1) keeps its spaces, and so do pieces a legend column apart."""
+    gamma = [piece("γ=", (0, 0, 18, 10), line=0, confidence=0.99), piece("0", (22, 0, 28, 10), line=0, confidence=0.97)]
+    lam = [piece(t, (10 * i, 20, 10 * i + 8, 30), line=1) for i, t in enumerate(["λ", "=", "500"])]
+    signed = [piece(t, (30 * i, 40, 30 * i + 26, 50), line=2)
+              for i, t in enumerate(["p(f(X)|Z", "=", "−", "σ)"])]
+    prose = [piece(t, (10 * i, 60, 10 * i + 8, 70), line=3) for i, t in enumerate(["ΔT", "=", "1", "μK"])]
+    apart = [piece("x=", (0, 80, 16, 90), line=4), piece("1", (200, 80, 206, 90), line=4)]
+    joined = layout.join_split_words(gamma + lam + signed + prose + apart, text_height=10.0)
+    assert [p.text for p in joined] == ["γ=0", "λ=500", "p(f(X)|Z=−σ)", "ΔT", "=", "1", "μK", "x=", "1"]
+    assert joined[0].confidence == 0.97 and joined[0].box == (0, 0, 28, 10)
+
+
+def test_a_decimal_number_split_at_its_point_is_one_word_again():
+    parts = [piece("0.", (0, 0, 10, 10)), piece("5", (14, 0, 20, 10)), piece("μK", (30, 0, 44, 10))]
+    tail = [piece("61", (0, 20, 12, 30), line=1), piece(".0", (14, 20, 22, 30), line=1)]
+    ticks = [piece("0", (0, 40, 6, 50), line=2), piece("5", (40, 40, 46, 50), line=2)]
+    assert [p.text for p in layout.join_split_words(parts + tail + ticks, text_height=10.0)] == [
+        "0.5", "μK", "61.0", "0", "5"]
+
+
+def test_a_line_of_copies_of_one_letter_is_a_marker_sample_not_text():
+    """A scatter legend's "× ×" sample is read "X", "X"; the letter alone or among words stays."""
+    sample = [piece("X", (0, 0, 8, 10), line=0), piece("X", (12, 0, 20, 10), line=0)]
+    label = [piece("Train", (30, 0, 60, 10), line=1), piece("loss", (64, 0, 90, 10), line=1)]
+    axis = [piece("X", (0, 20, 8, 30), line=2)]
+    words = [piece("a", (0, 40, 8, 50), line=3), piece("a", (12, 40, 20, 50), line=3), piece("b", (24, 40, 30, 50), line=3)]
+    assert [p.text for p in layout.strip_marker_samples(sample + label + axis + words)] == [
+        "Train", "loss", "X", "a", "a", "b"]

@@ -3,6 +3,8 @@
 Optional (Tesseract is a Debian package) and slower (both engines read every figure: about 0.9 CPU s
 per figure instead of 0.35), for users who can afford it: a word the figure engine was unsure of,
 which Tesseract reads identically at an overlapping place, is raised to the target confidence.
+On the six SciCap figures the default figure engine (97.7% / 0.6%) leaves no word that Tesseract
+confirms; without its second reading of unsure lines (`reread_below=0`) agreement adds recall.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
-from scitune.sources.ocr.figure import FigureOcr
+from scitune.sources.ocr.figure import FigureOcr, FigureOcrSettings
 from scitune.sources.ocr.tesseract import Tesseract
 from scitune.sources.ocr.words import Word
 
@@ -28,8 +30,8 @@ class FigureWithTesseract:
     name = "figure+tesseract"
     takes_lexicon = True
 
-    def __init__(self):
-        self.figure, self.tesseract = FigureOcr(), Tesseract()
+    def __init__(self, figure: FigureOcrSettings | None = None):
+        self.figure, self.tesseract = FigureOcr(figure), Tesseract()
         self.target_confidence = self.figure.target_confidence
 
     def settings(self) -> str:

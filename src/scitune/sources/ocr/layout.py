@@ -329,6 +329,70 @@ def greek_lookalikes(pieces: list[Piece]) -> None:
         piece.text = text
 
 
+_LETTER = r"[^\W\d_]"
+RELATION = re.compile(
+    rf"^(?:.*[(|,\[])?{_LETTER}[*\d]?[=<>≤≥][-+−]?(?:\d+(?:\.\d+)?|{_LETTER})[)\]]*$")
+"""A one-letter variable set against a number or another letter (γ=0, λ=500, p(f(X)|Z=−σ)): the
+relation TeX sets with thick spaces, which a reader writes as one expression. A longer left side
+(ΔT = 1, toff = 4, θ* = (1, −1)) is prose-like and keeps its spaces."""
+
+DECIMAL = re.compile(r"^[-+−]?\d+\.\d+$")
+"""A number the ink gap around its decimal point split ("0." "5", "61" ".0")."""
+JOINED = (RELATION, DECIMAL)
+
+
+def join_split_words(pieces: list[Piece], text_height: float, max_parts: int = 4) -> list[Piece]:
+    """Pieces of one line that together spell a one-letter relation (RELATION) or a decimal number
+    (DECIMAL), split where the recogniser saw a space around the sign or the point ("γ=", "0";
+    "λ", "=", "500"; "Z=", "+", "σ"; "0.", "5"), joined into one word, as confident as its least
+    sure character. Pieces farther apart than a text height are not joined (two legend columns)."""
+    lines: dict[int, list[int]] = {}
+    for index, piece in enumerate(pieces):
+        lines.setdefault(piece.line, []).append(index)
+    replaced: dict[int, Piece | None] = {}
+    for members in lines.values():
+        start = 0
+        while start < len(members):
+            for end in range(min(len(members), start + max_parts), start + 1, -1):
+                run = [pieces[i] for i in members[start:end]]
+                text = "".join(p.text for p in run)
+                if any(j.match(text) for j in JOINED) and all(_along(a, b) <= text_height for a, b in zip(run, run[1:])):
+                    replaced[members[start]] = _joined(run, text)
+                    replaced.update({i: None for i in members[start + 1:end]})
+                    start = end
+                    break
+            else:
+                start += 1
+    return [replaced.get(i, piece) for i, piece in enumerate(pieces) if replaced.get(i, piece) is not None]
+
+
+def strip_marker_samples(pieces: list[Piece]) -> list[Piece]:
+    """Without the lines that are only copies of one letter ("X X": a legend's marker sample, the
+    × markers of a scatter plot read as letters)."""
+    lines: dict[int, list[str]] = {}
+    for piece in pieces:
+        lines.setdefault(piece.line, []).append(piece.text)
+    samples = {line for line, texts in lines.items()
+               if len(texts) >= 2 and len(set(texts)) == 1 and len(texts[0]) == 1 and texts[0].isalpha()}
+    return [p for p in pieces if p.line not in samples]
+
+
+def _along(first: Piece, second: Piece) -> float:
+    """The gap between two pieces of a line, along the line's direction."""
+    if first.angle:
+        return max(0.0, max(first.box[1], second.box[1]) - min(first.box[3], second.box[3]))
+    return max(0.0, max(first.box[0], second.box[0]) - min(first.box[2], second.box[2]))
+
+
+def _joined(run: list[Piece], text: str) -> Piece:
+    chars = tuple(c for p in run for c in p.char_confidences)
+    known = len(chars) == len(text)
+    return Piece(text, word_confidence(chars) if known else min(p.confidence for p in run),
+                 (min(p.box[0] for p in run), min(p.box[1] for p in run),
+                  max(p.box[2] for p in run), max(p.box[3] for p in run)),
+                 run[0].line, run[0].angle, run[0].source, None, chars if known else ())
+
+
 def reading_order(pieces: list[Piece], text_height: float) -> list[Piece]:
     """Pieces by line, lines top to bottom then left to right; lines renumbered in that order."""
     band = max(4.0, text_height)
