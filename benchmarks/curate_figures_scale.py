@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -175,12 +176,13 @@ def in_process(sizes: list[int], repeat: int, baseline: str | None, env: dict) -
               f"{r['in'] / r['seconds']:,.0f} | {r['in'] / r['cpu']:,.0f} | {r['rss_mb']:.0f} |")
     if baseline:
         for n in sizes:
-            per = {label: sorted(r["in"] / r["cpu"] for m, lab, r in rows if m == n and lab == label)
+            # In run order: each ratio is of two runs that followed each other, under one load.
+            per = {label: [r["in"] / r["cpu"] for m, lab, r in rows if m == n and lab == label]
                    for label in ("this checkout", "baseline")}
             ratios = [a / b for a, b in zip(per["this checkout"], per["baseline"])]
             print(f"{n:,} records: per CPU-second, this checkout / baseline = "
-                  f"{', '.join(f'{x:.2f}' for x in ratios)} (runs); medians {per['this checkout'][len(ratios) // 2]:,.0f}"
-                  f" vs {per['baseline'][len(ratios) // 2]:,.0f}")
+                  f"{', '.join(f'{x:.2f}' for x in ratios)} (pairs of runs; median {statistics.median(ratios):.2f}); "
+                  f"medians {statistics.median(per['this checkout']):,.0f} vs {statistics.median(per['baseline']):,.0f}")
 
 
 def on_ray(copies: int, memory_sizes: list[int], env: dict) -> None:

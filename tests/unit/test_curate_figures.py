@@ -73,20 +73,22 @@ def test_instructions_are_seeded_and_carry_provenance():
     assert len(prompts) == len(set(prompts)) == 3, "each classification uses another template"
 
 
-def test_curation_rows_are_the_validated_instructions_byte_for_byte():
-    """Curation writes `instruction_rows` with pydantic_core.to_json instead of building and dumping an
-    Instruction each: the lines must be what the validated Instruction dumps, odd characters included."""
-    from pydantic_core import to_json
+ODD_TEXT = 'Figure 1: "Mass" per café — 中文 😀\tand \\ \x01\x1f \u2028\u2029 \ufeff </s> é.'
 
+
+def test_curation_rows_are_the_validated_instructions_byte_for_byte():
+    """Curation writes `instruction_rows` with orjson instead of building and dumping an Instruction
+    each: the lines must be what the validated Instruction dumps, odd characters included."""
     from scitune.contracts import Instruction
+    from scitune.curate.corpus import json_line
     from scitune.curate.figures import TASKS, instruction_rows
 
-    record = _record(caption='Figure 1: "Mass" per café — 中文 😀\tand \\ \x01 \u2028 é.', ocr=["μ (kg)", "\x7f"])
+    record = _record(caption=ODD_TEXT, ocr=["μ (kg)", "\x7f"])
     rows = instruction_rows(record, "CTOM", ("bar chart", "table"), 5, 3, frozenset(TASKS))
     assert [r["source"]["task"] for r in rows] == ["describe", "figure_type", "figure_type", "figure_type",
                                                     "caption", "read_text"]
-    for row in rows:
-        assert to_json(row).decode() == Instruction.model_validate(row).model_dump_json(by_alias=True)
+    for row in [*rows, {**rows[0], "source": {**rows[0]["source"], "truncated_to_tokens": 384}}]:
+        assert json_line(row) == Instruction.model_validate(row).model_dump_json(by_alias=True)
     assert [Instruction.model_validate(r) for r in rows] == list(
         figure_instructions([record], "CTOM", ["bar chart", "table"], seed=5, type_prompts=3, tasks=TASKS))
 
@@ -101,3 +103,41 @@ def test_the_checks_copy_with_the_normalised_type_is_the_model_copy():
     assert fast == slow and fast.model_dump_json() == slow.model_dump_json()
     assert fast.model_fields_set == slow.model_fields_set and fast.__pydantic_extra__ == slow.__pydantic_extra__
     assert record.figure_type == "Bar Chart", "the original is left as it was"
+
+
+@pytest.mark.parametrize("fields", [
+    {}, {"figure_type": None, "ocr": [], "mentions": [], "paragraphs": []},
+    {"caption": ODD_TEXT, "ocr": ["\x00", "μ"], "ocr_from": "engine:figure", "mentions": ["a\nb"]},
+])
+def test_a_record_line_is_what_pydantic_writes(fields):
+    from scitune.curate.corpus import _with_type, record_line
+
+    record = _record(**fields)
+    assert record_line(record) == record.model_dump_json()
+    copy = _with_type(record, "table")
+    assert record_line(copy) == copy.model_dump_json()
+    filled = record.model_copy(update={"ocr": ["read"], "ocr_from": "engine:figure"})  # as OCR fills it in
+    assert record_line(filled) == filled.model_dump_json()
+
+
+def test_what_orjson_refuses_is_left_to_pydantic():
+    """A lone surrogate (json.loads makes one of an escaped half pair) fails as pydantic fails; an
+    integer past 64 bits is written as pydantic writes it."""
+    from pydantic_core import PydanticSerializationError, to_json
+
+    from scitune.curate.corpus import json_line
+
+    with pytest.raises(PydanticSerializationError, match="surrogates not allowed"):
+        json_line({"value": "a\ud800b"})
+    assert json_line({"n": 2**70, "s": "x"}) == to_json({"n": 2**70, "s": "x"}).decode()
+
+
+def test_without_opening_images_one_path_under_the_root_is_one_image_however_spelled(tmp_path):
+    from scitune.config import FigureCurationConfig
+    from scitune.curate.corpus import RecordChecks
+
+    checks = RecordChecks(FigureCurationConfig(image_check="none", ocr="none"), tmp_path / "root")
+    names = ["figs/a.png", "figs/./a.png", "figs/sub/../a.png", "./figs/a.png", "figs/b.png", "a.png"]
+    keys = [next(k for k in checks(_record(id=f"r{n}", image=name)).keys if k.startswith("image:"))
+            for n, name in enumerate(names)]
+    assert len(set(keys[:4])) == 1 and len(set(keys[3:])) == 3

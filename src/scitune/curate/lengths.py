@@ -6,6 +6,14 @@ from __future__ import annotations
 from scitune.sources.sentences import split_sentences
 
 
+def single_spaced(text: str) -> bool:
+    """True when TEXT's only whitespace is single spaces between words, so that
+    `" ".join(text.split())` is TEXT itself (False for some such texts: any unprintable character).
+    isprintable: no whitespace but the ASCII space (tabs, newlines, no-break spaces and every other
+    character `str.split` splits at are not printable)."""
+    return text.isprintable() and text[:1] != " " and text[-1:] != " " and "  " not in text
+
+
 class WordCounts:
     """Exact token counts of byte-level BPE tokenizers (GPT-2's scheme: SmolLM2, Qwen, …) from counts
     of their words, each tokenised once.
@@ -42,8 +50,7 @@ class WordCounts:
 
     @staticmethod
     def splits(text: str) -> bool:
-        # isprintable: no whitespace but the ASCII space (tabs, newlines, no-break spaces are not printable)
-        return text.isprintable() and text[:1] != " " and text[-1:] != " " and "  " not in text and text != ""
+        return single_spaced(text) and text != ""
 
     def lengths(self, texts: list[str]) -> list[int | None]:
         """Token counts of TEXTS, None for the texts the rule does not cover."""
