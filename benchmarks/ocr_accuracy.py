@@ -1,6 +1,6 @@
 """OCR engines on figures whose printed text is known: word recall, junk, seconds per figure.
 
-Five sets, each with its own truth:
+Six sets, each with its own truth:
 - real (default): the six SciCap figures of ../shared/data/scicap_figures, transcribed by hand in
   ocr_truth.json. Junk = words read that are not printed in the figure.
 - pdf: every one-page figure PDF in the LaTeX sources of ../shared/data/papers (vector plots
@@ -15,6 +15,9 @@ Five sets, each with its own truth:
   "_about" gives them). What the pdf set measures without the text layer's errors; signs count.
 - pages: figure regions the papers reader crops from the 12 compiled papers at 150 dpi (vector
   figures, their text layer as the truth; dense, up to 1000 px wide), another check nothing was tuned on.
+- crops: the pages set's crops scored against ocr_truth_pages.json beside this script, transcribed
+  by eye from the crops with the same conventions: what the pages set measures without the text
+  layer's errors (it glues subfigure labels to captions, splits [Ca/Fe] and sub- and superscripts).
 - demo: figures the demo renderer draws with matplotlib; the truth is the text it drew (titles,
   labels, legends, not the ticks), so only recall and character accuracy mean something there.
 
@@ -22,7 +25,7 @@ Seconds are CPU seconds of this process per figure (one onnxruntime thread): the
 whatever else the machine runs. Score any OCR JSONL (`scitune ocr --output`) against the real
 figures' truth with --score FILE.
 
-    python benchmarks/ocr_accuracy.py [--set real|pdf|figures|pages|demo] [--engines figure,rapidocr,tesseract]
+    python benchmarks/ocr_accuracy.py [--set real|pdf|figures|pages|crops|demo] [--engines figure,rapidocr,tesseract]
                                       [--ablations] [--lexicon] [--per-figure] [--keep DIR] [--score OCR.jsonl]
 """
 
@@ -48,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SCITUNE_TEST_DATA", ROOT.parent / "shared" / "data"))
 THRESHOLDS = (0, 50, 60, 70, 80, 90)
 HAND_TRUTH = Path(__file__).with_name("ocr_truth_figures.json")
+PAGES_TRUTH = Path(__file__).with_name("ocr_truth_pages.json")
 PLAIN = re.compile(r"^[A-Za-z0-9.,:;%()\[\]/'&+-]+$")
 """A printed word of Latin letters, digits and ordinary punctuation; the rest is math (Greek
 letters, symbols, relations such as "γ=0"), most of which the recogniser has no characters for."""
@@ -142,6 +146,18 @@ def figures_set(papers: Path, work: Path) -> list[tuple[str, Path, str]]:
         raise ValueError(f"{HAND_TRUTH.name}: {len(missing)} figures are not in the pdf set of {papers} "
                          f"(renamed or left out?): {', '.join(missing)}")
     return figures
+
+
+def crops_set(papers: Path, work: Path) -> list[tuple[str, Path, str]]:
+    """The pages set's crops transcribed by hand in ocr_truth_pages.json, scored against that
+    transcription instead of the text layer."""
+    truth = hand_truth(PAGES_TRUTH)
+    crops = [(name, image, truth[name]) for name, image, _ in pages_set(papers, work) if name in truth]
+    missing = sorted(set(truth) - {name for name, _, _ in crops})
+    if missing:
+        raise ValueError(f"{PAGES_TRUTH.name}: {len(missing)} crops are not in the pages set of {papers} "
+                         f"(renamed or left out?): {', '.join(missing)}")
+    return crops
 
 
 def pages_set(papers: Path, work: Path, dpi: int = 150) -> list[tuple[str, Path, str]]:
@@ -283,13 +299,13 @@ def score_file(path: Path, folder: Path, min_confidence: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("real", "pdf", "figures", "pages", "demo"), default="real")
+    parser.add_argument("--set", choices=("real", "pdf", "figures", "pages", "crops", "demo"), default="real")
     parser.add_argument("--engines", default="figure,rapidocr,tesseract", help="comma-separated; figure:PP-OCRv6 is "
                         "the figure engine with that recogniser alone, figure:PP-OCRv4+PP-OCRv6 (the default) one "
                         "recogniser and another re-reading lines outside the Latin script (ocr/rapid.py RECOGNISERS)")
     parser.add_argument("--ablations", action="store_true", help="the figure engine without each of its ideas")
     parser.add_argument("--lexicon", action="store_true", help="give the figure engine a lexicon: the paper's "
-                        "LaTeX text (pdf and figures sets), the record's caption and mentions (demo set); the real set has none")
+                        "LaTeX text (pdf, figures, pages and crops sets), the record's caption and mentions (demo set); the real set has none")
     parser.add_argument("--per-figure", action="store_true", help="recall, junk and misses of each figure")
     parser.add_argument("--score", type=Path, help="score this OCR JSONL against ocr_truth.json instead")
     parser.add_argument("--min-confidence", type=float, default=0.0, help="for --score")
@@ -310,8 +326,9 @@ def main() -> None:
     elif args.set in ("pdf", "figures"):
         figures = (pdf_set if args.set == "pdf" else figures_set)(args.data / "papers", work)
         contexts = {path: paper_text(args.data / "papers", name) for name, path, _ in figures}
-    elif args.set == "pages":
-        figures = pages_set(args.data / "papers", work)
+    elif args.set in ("pages", "crops"):
+        figures = (pages_set if args.set == "pages" else crops_set)(args.data / "papers", work)
+        contexts = {path: paper_text(args.data / "papers", name) for name, path, _ in figures}
     else:
         figures = demo_set(work, args.per_type, args.size, contexts)
     lexicons = {}

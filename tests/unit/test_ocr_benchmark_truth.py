@@ -66,3 +66,20 @@ def test_every_hand_transcribed_figure_is_in_the_pdf_set(shared_data_dir):
         if words is None:
             left_out.append(f"{name} ({why})")
     assert not left_out, f"ocr_truth_figures.json names figures the pdf set leaves out: {left_out}"
+
+
+def test_the_page_crops_hand_truth_says_how_it_was_made():
+    truth = json.loads((ROOT / "benchmarks" / "ocr_truth_pages.json").read_text(encoding="utf-8"))
+    assert "transcribed by eye" in truth["_about"] and "not from any OCR engine" in truth["_about"]
+    empty = [name for name, text in truth.items() if not text.split()]
+    assert not empty, f"crops named with no words: {empty}"
+    assert len(truth) - 1 >= 30
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_every_hand_transcribed_crop_is_in_the_pages_set(shared_data_dir, tmp_path):
+    """The papers reader crops the figures of the 12 compiled papers: about 15 s."""
+    benchmark = load_benchmark()
+    crops = benchmark.crops_set(shared_data_dir / "papers", tmp_path)  # raises naming the crops it lacks
+    assert len(crops) == len(benchmark.hand_truth(benchmark.PAGES_TRUTH))
