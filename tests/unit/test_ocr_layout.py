@@ -269,3 +269,18 @@ def test_a_line_of_copies_of_one_letter_is_a_marker_sample_not_text():
     words = [piece("a", (0, 40, 8, 50), line=3), piece("a", (12, 40, 20, 50), line=3), piece("b", (24, 40, 30, 50), line=3)]
     assert [p.text for p in layout.strip_marker_samples(sample + label + axis + words)] == [
         "Train", "loss", "X", "a", "a", "b"]
+
+
+def test_tick_labels_of_panels_side_by_side_are_each_on_their_own_scale():
+    """Three panels share a baseline: "0 5 10" three times is no one linear scale, but each panel's
+    run is; an unsure "0" on it takes its axis's confidence, and a lost decimal point is put back."""
+    row = []
+    for panel in range(3):
+        left = 40 + 280 * panel
+        texts = ["0", "5", "10"] if panel < 2 else ["0.0", "05", "1.0", "1.5"]
+        for i, t in enumerate(texts):
+            row.append(piece(t, (left + 76 * i, 250, left + 76 * i + 8 * len(t), 262),
+                             confidence=0.48 if (panel, i) == (1, 0) else 0.98))
+    assert layout.repair_axis_points(row, tolerance=4.0) == 1
+    assert [p.text for p in row] == ["0", "5", "10", "0", "5", "10", "0.0", "0.5", "1.0", "1.5"]
+    assert row[3].confidence == 0.98

@@ -103,8 +103,31 @@ def repair_axis_points(pieces: list[Piece], tolerance: float) -> int:
     numbers = [p for p in pieces if not p.angle and is_number(p.text) and value(p.text) is not None]
     for axis in (0, 1):  # 0: a column of y ticks (position = centre y); 1: a row of x ticks (centre x)
         for group in _groups(numbers, axis, tolerance):
-            changed += _repair_group(group, axis)
+            repaired = _repair_group(group, axis)
+            if repaired is None:  # not one scale: perhaps the axes of panels side by side (0 5 10 0 5 10)
+                repaired = sum(_repair_group(panel, axis) or 0 for panel in _panels(group, axis))
+            changed += repaired
     return changed
+
+
+def _panels(group: list[Piece], axis: int) -> list[list[Piece]]:
+    """A row (column) of numbers cut where the values start again: the tick labels of panels side
+    by side (stacked) sharing a baseline (right edge), each its own scale; runs of three or more. A
+    run goes on until a value falls back to its first one or beyond, so one misread label ("05"
+    among 0.0 … 1.5) stays in its panel's run, where the scale repairs it."""
+    ordered = sorted(group, key=lambda p: _centre(p.box)[1 - axis])
+    values = [value(p.text) for p in ordered]
+    direction = np.sign(np.median(np.diff(values))) if len(values) > 1 else 0.0
+    if direction == 0:
+        return []
+    runs, current, first = [], [ordered[0]], values[0]
+    for piece, v in zip(ordered[1:], values[1:]):
+        if (v - first) * direction <= 0:
+            runs.append(current)
+            current, first = [], v
+        current.append(piece)
+    runs.append(current)
+    return [run for run in runs if len(run) >= 3 and len(run) < len(group)]
 
 
 def _groups(numbers: list[Piece], axis: int, tolerance: float) -> list[list[Piece]]:
@@ -124,24 +147,25 @@ AXIS_FIT = 0.25
 of labels cut from one glued run are shares of its box, a few pixels off (0.1 missed some)."""
 
 
-def _repair_group(group: list[Piece], axis: int) -> int:
+def _repair_group(group: list[Piece], axis: int) -> int | None:
+    """Labels of GROUP put on its linear scale; the count changed, None when it is not one scale."""
     positions = np.array([_centre(p.box)[1 - axis] for p in group])
     values = np.array([value(p.text) for p in group])
     # Theil-Sen: the median of pairwise slopes ignores the few misread labels.
     slopes = [(values[j] - values[i]) / (positions[j] - positions[i])
               for i in range(len(group)) for j in range(i + 1, len(group)) if abs(positions[j] - positions[i]) > 1]
     if not slopes:
-        return 0
+        return None
     slope = float(median(slopes))
     intercept = float(median(values - slope * positions))
     predicted = intercept + slope * positions
     spacing = np.diff(np.sort(positions))
     unit = abs(slope) * float(np.median(spacing)) if len(spacing) else 0.0  # value step between neighbours
     if unit == 0:
-        return 0
+        return None
     fits = np.abs(values - predicted) < AXIS_FIT * unit
     if fits.sum() < max(3, len(group) // 2 + 1):  # not a linear axis (log scale, or not ticks at all)
-        return 0
+        return None
     changed = 0
     # A label whose value lands on the axis's scale is confirmed by it (a misreading rarely does):
     # it is as sure as the axis, and so is a repaired one.
