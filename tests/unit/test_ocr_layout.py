@@ -284,3 +284,11 @@ def test_tick_labels_of_panels_side_by_side_are_each_on_their_own_scale():
     assert layout.repair_axis_points(row, tolerance=4.0) == 1
     assert [p.text for p in row] == ["0", "5", "10", "0", "5", "10", "0.0", "0.5", "1.0", "1.5"]
     assert row[3].confidence == 0.98
+
+
+def test_a_word_the_detector_returned_twice_is_read_once():
+    twice = [piece("Null", (700, 5, 735, 26), line=2, confidence=0.97),
+             piece("Null", (700, 5, 734, 27), line=3, confidence=0.96)]
+    ticks = [piece("10", (200, 250, 212, 266), line=4), piece("10", (477, 251, 491, 267), line=5)]
+    kept = layout.drop_duplicates(twice + ticks)
+    assert [(p.text, p.line) for p in kept] == [("Null", 2), ("10", 4), ("10", 5)]

@@ -50,7 +50,7 @@ dashed line's dashes and plot markers as "1" and "十" with confidences near 1 (
 on the pages set), which the layout rules, tuned on PP-OCRv4's readings of them, cannot tell from
 tick labels."""
 
-VERSION = 9
+VERSION = 10
 """Part of the cache key: raise it when a change reads the same image differently."""
 
 
@@ -151,7 +151,7 @@ class FigureOcr:
             points = layout.repair_axis_points(pieces, tolerance)
             pieces = layout.tidy(pieces, tolerance)
             layout.greek_lookalikes(pieces)
-            pieces = layout.join_split_words(layout.strip_marker_samples(pieces), text_height)
+            pieces = layout.drop_duplicates(layout.join_split_words(layout.strip_marker_samples(pieces), text_height))
             logger.debug("%d boxes (%d glyph candidates); %d ticks read as numbers, %d decimal points put back",
                          len(boxes), sum(s == "glyphs" for _, s in boxes), numbers, points)
         else:

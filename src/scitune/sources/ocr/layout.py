@@ -390,6 +390,28 @@ def join_split_words(pieces: list[Piece], text_height: float, max_parts: int = 4
     return [replaced.get(i, piece) for i, piece in enumerate(pieces) if replaced.get(i, piece) is not None]
 
 
+def drop_duplicates(pieces: list[Piece], overlap: float = 0.5) -> list[Piece]:
+    """Without the second reading of one word: two pieces of the same text whose boxes overlap by
+    more than OVERLAP of the smaller box (the detector can return a line twice, in boxes a pixel or
+    two apart: "Null", "Null"); the surer one stays."""
+    kept: list[Piece] = []
+    for piece in sorted(pieces, key=lambda p: -p.confidence):
+        if not any(o.text == piece.text and _overlap(o.box, piece.box) > overlap for o in kept):
+            kept.append(piece)
+    survivors = {id(p) for p in kept}
+    return [p for p in pieces if id(p) in survivors]
+
+
+def _overlap(a, b) -> float:
+    """The intersection of boxes A and B as a share of the smaller one."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return width * height / smaller if smaller > 0 else 0.0
+
+
 def strip_marker_samples(pieces: list[Piece]) -> list[Piece]:
     """Without the lines that are only copies of one letter ("X X": a legend's marker sample, the
     × markers of a scatter plot read as letters)."""
