@@ -131,7 +131,7 @@ def pdf_set(papers: Path, work: Path) -> list[tuple[str, Path, str]]:
 
 
 def hand_truth(path: Path = HAND_TRUTH) -> dict[str, str]:
-    """The figures set's truth: pdf-set name -> the words printed in its rendering, read by eye."""
+    """A truth transcribed by eye (the figures set's by default): item name -> the words printed."""
     truth = json.loads(path.read_text(encoding="utf-8"))
     return {name: text for name, text in truth.items() if not name.startswith("_")}
 
@@ -139,25 +139,25 @@ def hand_truth(path: Path = HAND_TRUTH) -> dict[str, str]:
 def figures_set(papers: Path, work: Path) -> list[tuple[str, Path, str]]:
     """The pdf set's renderings of the figures transcribed by hand in ocr_truth_figures.json,
     scored against that transcription instead of the text layer."""
-    truth = hand_truth()
-    figures = [(name, image, truth[name]) for name, image, _ in pdf_set(papers, work) if name in truth]
-    missing = sorted(set(truth) - {name for name, _, _ in figures})
-    if missing:
-        raise ValueError(f"{HAND_TRUTH.name}: {len(missing)} figures are not in the pdf set of {papers} "
-                         f"(renamed or left out?): {', '.join(missing)}")
-    return figures
+    return _with_hand_truth(pdf_set(papers, work), HAND_TRUTH, f"the pdf set of {papers}")
 
 
 def crops_set(papers: Path, work: Path) -> list[tuple[str, Path, str]]:
     """The pages set's crops transcribed by hand in ocr_truth_pages.json, scored against that
     transcription instead of the text layer."""
-    truth = hand_truth(PAGES_TRUTH)
-    crops = [(name, image, truth[name]) for name, image, _ in pages_set(papers, work) if name in truth]
-    missing = sorted(set(truth) - {name for name, _, _ in crops})
+    return _with_hand_truth(pages_set(papers, work), PAGES_TRUTH, f"the pages set of {papers}")
+
+
+def _with_hand_truth(found: list[tuple[str, Path, str]], path: Path, where: str) -> list[tuple[str, Path, str]]:
+    """The items of FOUND that the hand truth at PATH transcribes, with that truth; every item it
+    names must be among them, or the set would shrink without anyone noticing."""
+    truth = hand_truth(path)
+    items = [(name, image, truth[name]) for name, image, _ in found if name in truth]
+    missing = sorted(set(truth) - {name for name, _, _ in items})
     if missing:
-        raise ValueError(f"{PAGES_TRUTH.name}: {len(missing)} crops are not in the pages set of {papers} "
-                         f"(renamed or left out?): {', '.join(missing)}")
-    return crops
+        raise ValueError(f"{path.name}: {len(missing)} items are not in {where} (renamed or left out?): "
+                         f"{', '.join(missing)}")
+    return items
 
 
 def pages_set(papers: Path, work: Path, dpi: int = 150) -> list[tuple[str, Path, str]]:

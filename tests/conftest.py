@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -22,6 +23,15 @@ def shared_data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"third-party test data not found at {path} (set SCITUNE_TEST_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def ocr_benchmark():
+    """benchmarks/ocr_accuracy.py as a module (a script, not part of the package): its sets and truths."""
+    spec = importlib.util.spec_from_file_location("ocr_accuracy", ROOT / "benchmarks" / "ocr_accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -109,19 +109,12 @@ def test_figure_engine_reads_the_real_arxiv_figures(figure_engine, shared_data_d
 
 
 @pytest.mark.shared_data
-def test_figure_engine_reads_the_hand_transcribed_vector_figures_of_the_papers(figure_engine, shared_data_dir,
-                                                                              tmp_path):
+def test_figure_engine_reads_the_hand_transcribed_vector_figures_of_the_papers(figure_engine, ocr_benchmark,
+                                                                              shared_data_dir, tmp_path):
     """Issue #20's bar on the other kind of figure: the 64 one-page figure PDFs of the papers' LaTeX
     sources (matplotlib, MATLAB, pgfplots, R), rendered 400-900 px wide as `ocr_accuracy.py --set
     figures` does, against benchmarks/ocr_truth_figures.json: recall ≥ 90%, junk ≤ 5%."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "ocr_accuracy.py"
-    spec = importlib.util.spec_from_file_location("ocr_accuracy", path)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
-    figures = benchmark.figures_set(shared_data_dir / "papers", tmp_path)
+    figures = ocr_benchmark.figures_set(shared_data_dir / "papers", tmp_path)
     assert len(figures) == 64
     total = WordScore(0, 0, 0)
     for _, image, printed in figures:

@@ -4,21 +4,12 @@ dropped, shrink) without anyone noticing. No OCR runs here."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARK = ROOT / "benchmarks" / "ocr_accuracy.py"
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("ocr_accuracy", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_hand_truth_says_how_it_was_made_and_transcribes_every_figure_it_names():
@@ -30,19 +21,18 @@ def test_the_hand_truth_says_how_it_was_made_and_transcribes_every_figure_it_nam
 
 
 @pytest.mark.shared_data
-def test_every_hand_transcribed_figure_is_a_one_page_pdf_of_the_papers(shared_data_dir):
+def test_every_hand_transcribed_figure_is_a_one_page_pdf_of_the_papers(ocr_benchmark, shared_data_dir):
     """The quick check (the pdf set's names and files); the next test checks its text-layer rules too."""
     import pypdfium2
 
-    benchmark = load_benchmark()
     papers = shared_data_dir / "papers"
     gone, not_one_page = [], []
-    for name in benchmark.hand_truth():
-        pdf = benchmark.pdf_path(papers, name)
+    for name in ocr_benchmark.hand_truth():
+        pdf = ocr_benchmark.pdf_path(papers, name)
         if not pdf.is_file():
             gone.append(name)
             continue
-        assert benchmark.pdf_name(papers, pdf) == name
+        assert ocr_benchmark.pdf_name(papers, pdf) == name
         document = pypdfium2.PdfDocument(pdf)
         try:
             if len(document) != 1:
@@ -55,14 +45,13 @@ def test_every_hand_transcribed_figure_is_a_one_page_pdf_of_the_papers(shared_da
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_every_hand_transcribed_figure_is_in_the_pdf_set(shared_data_dir):
+def test_every_hand_transcribed_figure_is_in_the_pdf_set(ocr_benchmark, shared_data_dir):
     """pdfplumber reads every object of the 64 pages: half a minute."""
-    benchmark = load_benchmark()
     papers = shared_data_dir / "papers"
     left_out = []
-    for name in benchmark.hand_truth():
-        pdf = benchmark.pdf_path(papers, name)
-        words, _, why = benchmark.layer_words(pdf) if pdf.is_file() else (None, 0.0, "no such file")
+    for name in ocr_benchmark.hand_truth():
+        pdf = ocr_benchmark.pdf_path(papers, name)
+        words, _, why = ocr_benchmark.layer_words(pdf) if pdf.is_file() else (None, 0.0, "no such file")
         if words is None:
             left_out.append(f"{name} ({why})")
     assert not left_out, f"ocr_truth_figures.json names figures the pdf set leaves out: {left_out}"
@@ -78,8 +67,7 @@ def test_the_page_crops_hand_truth_says_how_it_was_made():
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_every_hand_transcribed_crop_is_in_the_pages_set(shared_data_dir, tmp_path):
+def test_every_hand_transcribed_crop_is_in_the_pages_set(ocr_benchmark, shared_data_dir, tmp_path):
     """The papers reader crops the figures of the 12 compiled papers: about 15 s."""
-    benchmark = load_benchmark()
-    crops = benchmark.crops_set(shared_data_dir / "papers", tmp_path)  # raises naming the crops it lacks
-    assert len(crops) == len(benchmark.hand_truth(benchmark.PAGES_TRUTH))
+    crops = ocr_benchmark.crops_set(shared_data_dir / "papers", tmp_path)  # raises naming the crops it lacks
+    assert len(crops) == len(ocr_benchmark.hand_truth(ocr_benchmark.PAGES_TRUTH))

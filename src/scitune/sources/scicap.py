@@ -107,22 +107,25 @@ def _annotation_texts(annotation: dict) -> bytes:
                           texts(annotation.get("paragraph"))))
 
 
+def _rejected(key: str, dataset: str, file: str, number: int, kind: str, reason: str) -> Rejection:
+    """A rejection located in its file (the location is written only for rejections: most records
+    are kept)."""
+    return Rejection(id=key, dataset=dataset, where=f"{file} images[{number}]", kind=kind, reason=reason)
+
+
 def _challenge_record(image: dict, annotation: bytes | None, key: str, dataset: str, number: int, file: str,
                       suspect: bool) -> dict | Rejection:
     """The fields of one image's FigureRecord (validated by the caller, a block at a time), or why it
-    has none (where it is, written only then)."""
+    has none."""
     if annotation is None:
-        return Rejection(id=key, dataset=dataset, where=f"{file} images[{number}]", kind="image_without_annotation",
-                         reason=f"image id {key} has no annotation")
+        return _rejected(key, dataset, file, number, "image_without_annotation", f"image id {key} has no annotation")
     file_name = image.get("file_name")
     if not isinstance(file_name, str) or not file_name:
-        return Rejection(id=key, dataset=dataset, where=f"{file} images[{number}]", kind="no_file_name",
-                         reason="image has no file_name")
+        return _rejected(key, dataset, file, number, "no_file_name", "image has no file_name")
     caption, mentions, paragraphs = marshal.loads(annotation)
     ocr = texts(image.get("ocr"))
     if suspect and has_bad_text(caption, ocr, mentions, paragraphs, file_name):
-        return Rejection(id=key, dataset=dataset, where=f"{file} images[{number}]", kind="invalid_utf8",
-                         reason="text is not valid UTF-8")
+        return _rejected(key, dataset, file, number, "invalid_utf8", "text is not valid UTF-8")
     paper = str(image.get("paper_id") or paper_of(file_name))
     return {"id": f"{dataset}-{key}", "image": file_name, "figure_type": image.get("figure_type"), "caption": caption,
             "ocr": ocr, "mentions": mentions, "paragraphs": paragraphs,

@@ -9,13 +9,15 @@ Steps for one figure (each measured on real figures in benchmarks/ocr_accuracy.p
 3. each box cut out, turned upright (tall boxes are tried turned both ways: axis labels read bottom
    to top unless the other way is clearly more likely, so a sure bottom-to-top reading is not tried
    the other way), and recognised with character positions (PP-OCRv4); a line with a character
-   outside the Latin script, PP-OCRv4's way of writing the Greek letters it has no class for, read
-   again by PP-OCRv6, whose charset has them, and its reading kept where surer;
+   outside the Latin script, PP-OCRv4's way of writing the Greek letters it has no class for, or
+   with a character below `reread_below`, read again by PP-OCRv6, whose charset has them, and its
+   reading kept where surer;
    words split at wide ink gaps (recognise.py);
 4. layout rules (layout.py): tick labels as numbers, decimal points put back from the axis's
    scale, legend samples, tick marks and frames removed (a sign between two words of its line
    kept: "ΔT = 1"), implausible glyph candidates dropped,
-   Greek letters the recogniser reads as lookalikes put back;
+   Greek letters the recogniser reads as lookalikes put back, marker samples dropped, relations
+   and decimals split at their sign or point joined, duplicate readings dropped;
 5. near-misses corrected from the figure's own sure words and the lexicon given (lexicon.py);
    reading order.
 Each word keeps its box, its turn (`angle`) and its confidence: the lowest probability of its
@@ -287,8 +289,7 @@ def _is_turned(box: Box, text_height: float) -> bool:
 def _covered(box: Box, boxes: list[Box]) -> float:
     """The largest share of BOX's area that one of BOXES covers."""
     area = max(1e-9, (box[2] - box[0]) * (box[3] - box[1]))
-    return max((max(0.0, min(box[2], b[2]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[1], b[1]))
-                for b in boxes), default=0.0) / area
+    return max((layout.intersection(box, b) for b in boxes), default=0.0) / area
 
 
 def _within_columns(box: Box, tall: list[Box]) -> float:

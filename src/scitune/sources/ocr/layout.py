@@ -10,8 +10,13 @@ Rules that use the layout of plots, each measured in benchmarks/ocr_accuracy.py:
   tick mark glued after its label ("20-", "K-", "4000·", "-0.5+"), and a label its frame's edge ("sample)");
 - a row of tick labels read as one word ("100200300400", "1.0-0.50.00.51.0") is cut into the
   evenly spaced numbers it spells;
-- what has no letter or digit is dropped, and glyph candidates (the detector missed them) are kept
-  only as numbers aligned with the detector's numbers, or confident words of three letters or more.
+- a row (column) of tick labels that is no one scale is fitted panel by panel (0 5 10 0 5 10);
+- what has no letter or digit is dropped, unless a sign between two words of its line ("ΔT = 1"),
+  and glyph candidates (the detector missed them) are kept only as numbers aligned with the
+  detector's numbers, or confident words of three letters or more;
+- a line of copies of one letter ("X X") is a legend's marker sample, dropped;
+- a one-letter relation (γ=0) or a decimal (0.5) split at its sign or point is one word again;
+- a word the detector returned twice, in nearly the same box, is kept once.
 """
 
 from __future__ import annotations
@@ -402,14 +407,15 @@ def drop_duplicates(pieces: list[Piece], overlap: float = 0.5) -> list[Piece]:
     return [p for p in pieces if id(p) in survivors]
 
 
+def intersection(a, b) -> float:
+    """The area two boxes (x0, y0, x1, y1) share."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def _overlap(a, b) -> float:
     """The intersection of boxes A and B as a share of the smaller one."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
     smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return width * height / smaller if smaller > 0 else 0.0
+    return intersection(a, b) / smaller if smaller > 0 else 0.0
 
 
 def strip_marker_samples(pieces: list[Piece]) -> list[Piece]:
