@@ -18,6 +18,12 @@ Six sets, each with its own truth:
 - crops: the pages set's crops scored against ocr_truth_pages.json beside this script, transcribed
   by eye from the crops with the same conventions: what the pages set measures without the text
   layer's errors (it glues subfigure labels to captions, splits [Ca/Fe] and sub- and superscripts).
+- reader: the crops set's regions as the papers reader itself reads them (`scitune curate pdf`):
+  its text layer alone (hidden characters left out, math fonts decoded, rotated labels read along
+  their baseline), and that layer filled in by each engine of --engines (`--ocr`: the words the
+  layer lacks, drawn as paths), scored against ocr_truth_pages.json. Running text the crop cuts in
+  is in that truth but not the figure's, so the reader rightly leaves it out (about 90 words).
+  Seconds are the whole reader's CPU seconds per region (layout, crops, OCR).
 - demo: figures the demo renderer draws with matplotlib; the truth is the text it drew (titles,
   labels, legends, not the ticks), so only recall and character accuracy mean something there.
 
@@ -25,7 +31,7 @@ Seconds are CPU seconds of this process per figure (one onnxruntime thread): the
 whatever else the machine runs. Score any OCR JSONL (`scitune ocr --output`) against the real
 figures' truth with --score FILE.
 
-    python benchmarks/ocr_accuracy.py [--set real|pdf|figures|pages|crops|demo] [--engines figure,rapidocr,tesseract]
+    python benchmarks/ocr_accuracy.py [--set real|pdf|figures|pages|crops|reader|demo] [--engines figure,rapidocr,tesseract]
                                       [--ablations] [--lexicon] [--per-figure] [--keep DIR] [--score OCR.jsonl]
 """
 
@@ -179,6 +185,34 @@ def pages_set(papers: Path, work: Path, dpi: int = 150) -> list[tuple[str, Path,
     return found
 
 
+def reader_rows(papers: Path, work: Path, readers: list[tuple[str, object]], per_figure: bool) -> None:
+    """The reader set: per reader (label, OCR engine or None for the text layer alone) the score of
+    the papers reader's `ocr` lines on the regions ocr_truth_pages.json transcribes, as a table."""
+    from scitune.sources.pdf import read_pdf_paper
+
+    truth = hand_truth(PAGES_TRUTH)
+    print(f"reader: {len(truth)} regions, {sum(len(t.split()) for t in truth.values())} printed words")
+    print("\n| papers reader | recall / junk | CPU s / region |\n|---|---|---|")
+    for index, (label, engine) in enumerate(readers):
+        total, regions, found = WordScore(0, 0, 0), 0, {}
+        started = cpu_seconds()
+        for folder in sorted(p for p in papers.iterdir() if p.is_dir()):
+            pdf = folder / "src" / json.loads((folder / "truth.json").read_text(encoding="utf-8"))["pdf"]
+            records, _, _ = read_pdf_paper(pdf, work / f"reader{index}" / folder.name, dpi=150, max_pages=40, ocr=engine)
+            regions += len(records)
+            found.update({f"{folder.name}/{r.source.figure_id}": " ".join(r.ocr) for r in records})
+        seconds = (cpu_seconds() - started) / max(1, regions)
+        missing = sorted(set(truth) - set(found))
+        if missing:
+            raise ValueError(f"{PAGES_TRUTH.name}: the papers reader no longer finds {', '.join(missing)}")
+        for name, text in truth.items():
+            total += score_words(text, found[name], True)
+            if per_figure:
+                missed, junk = differences(text, found[name], True)
+                print(f"  {label} {name}: missed {missed}; junk {junk}")
+        print(f"| {label} | {total.recall:.1%} / {total.junk:.1%} | {seconds:.2f} |")
+
+
 def demo_set(work: Path, per_type: int, size: int, contexts: dict) -> list[tuple[str, Path, str]]:
     from scitune.sources.demo import generate_corpus
 
@@ -299,7 +333,7 @@ def score_file(path: Path, folder: Path, min_confidence: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("real", "pdf", "figures", "pages", "crops", "demo"), default="real")
+    parser.add_argument("--set", choices=("real", "pdf", "figures", "pages", "crops", "reader", "demo"), default="real")
     parser.add_argument("--engines", default="figure,rapidocr,tesseract", help="comma-separated; figure:PP-OCRv6 is "
                         "the figure engine with that recogniser alone, figure:PP-OCRv4+PP-OCRv6 (the default) one "
                         "recogniser and another re-reading lines outside the Latin script (ocr/rapid.py RECOGNISERS)")
@@ -321,6 +355,11 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp())
     work.mkdir(parents=True, exist_ok=True)
     contexts: dict[Path, str] = {}
+    if args.set == "reader":
+        readers = [("text layer", None)] + [(f"text layer + {label}", engine) for label, engine
+                                            in engines(args.engines.split(","), False)]
+        reader_rows(args.data / "papers", work, readers, args.per_figure)
+        return
     if args.set == "real":
         figures = real_set(args.data / "scicap_figures")
     elif args.set in ("pdf", "figures"):
