@@ -12,7 +12,9 @@ breaks repaired, split into sentences.
 
 A scanned page (an image and no text layer) is read by the OCR engine when one is given (`ocr`:
 an engine name for `scitune.sources.ocr.make_engine`, or an engine); without one it is reported. A
-figure region with no text layer (a raster figure) gets its `ocr` lines from the same engine.
+figure region with no text layer (a raster figure) gets its `ocr` lines from the same engine; a
+region with one gets the words the engine reads where the page has no characters (labels drawn as
+paths), after the layer's lines (`ocr_from` "text_layer+engine:NAME").
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scitune.contracts import FigureRecord, Rejection
-from scitune.sources.ocr.text_layer import TEXT_LAYER
-from scitune.sources.ocr.words import lines
+from scitune.sources.ocr.text_layer import TEXT_LAYER, LayerWord, fill_in
+from scitune.sources.ocr.words import lines, split_word_runs
 from scitune.sources.paper_text import numbers_cited
+from scitune.sources.pdf_hidden import hidden_chars, text_ink
 from scitune.sources.pdf_layout import (Char, Line, Page, body_font_size, dehyphenate, make_lines,
                                         mark_running_heads, read_page)
 from scitune.sources.pdf_regions import CAPTION, Region, caption_text, find_regions
@@ -123,7 +126,8 @@ def layout_paper(document, max_pages: int, ocr_engine=None) -> PaperLayout:
         regions += fresh
         skip = {id(line) for region in found for line in region.caption.lines + region.inside}
         boxes = [r.box for r in found if r.box]
-        text_lines = [line for line in page.lines if id(line) not in skip and not any(
+        # Rotated lines are not running text (the arXiv stamp down the margin, a plot's axis label).
+        text_lines = [line for line in page.lines if id(line) not in skip and not line.turn and not any(
             b[0] - 2 <= line.x0 and line.x1 <= b[2] + 2 and b[1] - 2 <= line.top and line.bottom <= b[3] + 2
             for b in boxes)]
         body += [line.text for line in _reading_order(page, text_lines)]
@@ -146,12 +150,17 @@ def crop(document, page_number: int, box: tuple[float, float, float, float], dpi
         bitmap = document[page_number - 1].render(scale=scale).to_pil().convert("RGB")
         if cache is not None:
             cache[key] = bitmap
-    picture = bitmap.crop((max(0, int((box[0] - pad) * scale)), max(0, int((box[1] - pad) * scale)),
+    picture = bitmap.crop((*crop_origin(box, dpi, pad),
                            min(bitmap.width, int((box[2] + pad) * scale + 1)),
                            min(bitmap.height, int((box[3] + pad) * scale + 1))))
     target.parent.mkdir(parents=True, exist_ok=True)
     picture.save(target)
     return picture.size
+
+
+def crop_origin(box: tuple[float, float, float, float], dpi: int, pad: float = 2.0) -> tuple[int, int]:
+    """The pixel of the page rendering at DPI where `crop` of BOX starts."""
+    return max(0, int((box[0] - pad) * dpi / 72)), max(0, int((box[1] - pad) * dpi / 72))
 
 
 def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int = 80,
@@ -185,6 +194,7 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
             reject("paper", "scanned_pages", f"pages {layout.scanned} are scanned (no text layer): give an OCR "
                                              "engine (--ocr tesseract) to read them")
         bitmaps: dict = {}
+        inks: dict = {}
         for region in layout.regions:
             caption = region.caption
             figure_id = caption.figure_id
@@ -197,12 +207,22 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
             if min(size) < 8:
                 reject(figure_id, "tiny_region", f"{caption.kind} {caption.number}: region of {size} px only")
                 continue
-            inside = [line.text for line in sorted(region.inside, key=lambda line: (line.top, line.x0))
-                      if not CAPTION.match(line.text)]
+            figure_lines = _shown([line for line in sorted(region.inside, key=lambda line: (line.top, line.x0))
+                                   if not CAPTION.match(line.text)], source, caption.page, dpi, inks)
+            layer = layer_words(figure_lines, region.box, dpi)
+            inside = [text for line in layer if (text := " ".join(t for t, _ in line))]
             read_from = TEXT_LAYER if inside else None
             if not inside and engine is not None:  # a raster figure without a text layer
                 inside = _ocr_lines(engine, Path(out_dir) / image)
                 read_from = f"engine:{engine.name}" if inside else None
+            elif engine is not None and caption.kind != "Table":  # labels drawn as paths are in the picture
+                held = {id(line) for line in figure_lines}
+                context = layer_words([line for line in layout.pages[caption.page - 1].lines if id(line) not in held],
+                                      region.box, dpi)
+                filled, gave = fill_in(layer, engine.read(Path(out_dir) / image),
+                                       getattr(engine, "target_confidence", 0), [w for line in context for w in line])
+                inside = [text for text in filled if text]
+                read_from = f"{TEXT_LAYER}+engine:{engine.name}" if gave else read_from
             records.append(FigureRecord(
                 id=f"{paper}-{figure_id}", image=image, figure_type=_TYPES.get(caption.kind),
                 caption=caption_text(caption, layout.vocabulary), ocr=inside, ocr_from=read_from,
@@ -216,6 +236,57 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
     return records, rejected, pages
 
 
+def _shown(lines_: list[Line], source: Path, page_number: int, dpi: int, inks: dict) -> list[Line]:
+    """LINES without the characters the page does not show (`pdf_hidden`); INKS caches each page's
+    text ink, measured on a copy of the document opened from SOURCE."""
+    if not lines_:
+        return lines_
+    if page_number not in inks:
+        import pypdfium2 as pdfium
+
+        copy = pdfium.PdfDocument(str(source))
+        try:
+            inks[page_number] = text_ink(copy, page_number, dpi)
+        finally:
+            copy.close()
+    if inks[page_number] is None:
+        return lines_
+    hidden = hidden_chars(inks[page_number], [c for line in lines_ for c in line.chars], dpi)
+    kept = []
+    for line in lines_:
+        chars = [c for c in line.chars if id(c) not in hidden]
+        if len(chars) == len(line.chars):
+            kept.append(line)
+        elif chars:
+            kept.append(Line(chars).finish())
+    return kept
+
+
 def _ocr_lines(engine, image: Path) -> list[str]:
     """The lines of the words the engine is sure of (its target confidence)."""
     return lines(engine.read(image), getattr(engine, "target_confidence", 0))
+
+
+def layer_words(lines_: list[Line], box: tuple[float, float, float, float], dpi: int) -> list[list[LayerWord]]:
+    """The words of LINES that touch BOX, line by line, with their boxes in pixels of the crop of BOX
+    at DPI. Relations and decimals are written as OCR writes them: TeX's thick spaces around "=" and
+    mathtext's space after a decimal point are no word breaks ("λ=0|Z=0", "0.5")."""
+    scale = dpi / 72
+    x, y = crop_origin(box, dpi)
+    found = []
+    for line in lines_:
+        if line.x1 < box[0] - 2 or line.x0 > box[2] + 2 or line.bottom < box[1] - 2 or line.top > box[3] + 2:
+            continue
+        words = line.word_chars()
+        texts = ["".join(c.text for c in word) for word in words]
+        joined = []
+        for run in split_word_runs(texts, 6):
+            chars = [c for i in run for c in words[i]]
+            # Upright words span their line's height: "=" or "." alone is a sliver of ink.
+            top = min(c.top for c in chars) if line.turn else min(line.top, *(c.top for c in chars))
+            bottom = max(c.bottom for c in chars) if line.turn else max(line.bottom, *(c.bottom for c in chars))
+            joined.append(("".join(texts[i] for i in run),
+                           (min(c.x0 for c in chars) * scale - x, top * scale - y,
+                            max(c.x1 for c in chars) * scale - x, bottom * scale - y)))
+        found.append(joined)
+    return found

@@ -11,6 +11,11 @@ Three cases seen in real papers' PDFs, each fixed from the page itself:
   "yˆ" or "¨u", or lands on a line of its own; it is joined to the letter under it ("ŷ", "ü").
 - U+2206 INCREMENT, which the Adobe glyph list also gives for the glyph name "Delta", is the Greek
   capital Δ in a paper.
+- Matplotlib's mathtext sets math in the BaKoMa TrueType Computer Modern fonts (`Cmr10`, `Cmmi10`,
+  `Cmsy10`, `Cmex10`: capitalised names, unlike the AMS Type 1 `CMR10`), which move TeX's codes
+  0x00-0x20 up to 0xA1-0xC3 (0x7F to 0xC4). Without a Unicode map pdfium returns those as Latin-1:
+  "ΔT = 10 μK" reads "¢T = 10 ¹K", σ reads '¾', φ 'Á', λ '¸', − '¡'. They are moved back and read
+  through the font's TeX encoding (OT1, OML, OMS, or the big delimiters of CMEX).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from functools import lru_cache
 
 # TeX's OML encoding (math italic) from 0x00: Γ…Ω, then α…φ, the harpoons.
 _OML = "ΓΔΘΛΞΠΣΥΦΨΩαβγδϵζηθικλμνξπρστυϕχψωεϑϖϱςφ↼↽⇀⇁"
-OML = {**{i: char for i, char in enumerate(_OML)}, 0x3F: "⋆", 0x60: "ℓ", 0x7B: "ı", 0x7C: "ȷ", 0x7D: "℘"}
+OML = {**{i: char for i, char in enumerate(_OML)}, 0x3A: ".", 0x3B: ",", 0x3D: "/", 0x3F: "⋆", 0x60: "ℓ",
+       0x7B: "ı", 0x7C: "ȷ", 0x7D: "℘"}
 """Raw OML codes a mapped math-italic font never returns (its letters, digits and . , < / > are ASCII
 either way), with what they print."""
 
@@ -33,6 +39,14 @@ OMS = {**{i: char for i, char in enumerate(_OMS_LOW)}, **{0x5B + i: char for i, 
 # its calligraphic capitals): those codes are ambiguous and kept as they are.
 for _code in (0x5C, 0x7B, 0x7C, 0x7D):
     OMS.pop(_code)
+
+# TeX's OT1 encoding (text fonts) from 0x00 to 0x20: Greek capitals, ligatures, dotless i and j,
+# accents, the foreign letters.
+_OT1 = [*"ΓΔΘΛΞΠΣΥΦΨΩ", "ff", "fi", "fl", "ffi", "ffl", *"ıȷ`´ˇ˘¯˚¸ßæœøÆŒØ", "̸"]
+# CMEX from 0x00 to 0x20: delimiters in growing sizes.
+_CMEX = "()[]⌊⌋⌈⌉{}⟨⟩|‖/\\()()[]⌊⌋⌈⌉{}⟨⟩/\\("
+_BAKOMA = {"CMR": _OT1, "CMB": _OT1, "CMTI": _OT1, "CMSL": _OT1, "CMSS": _OT1, "CMTT": _OT1,
+           "CMMI": _OML, "CMSY": _OMS_LOW, "CMEX": _CMEX}
 
 _MATH_ITALIC = ("CMMI", "CMBMI", "TXMI", "RTXMI", "PXMI", "RPXMI")
 _MATH_SYMBOLS = ("CMSY", "CMBSY", "TXSY", "RTXSY", "PXSY", "RPXSY")
@@ -47,6 +61,24 @@ def font_table(font: str) -> dict[int, str] | None:
     if name.startswith(_MATH_SYMBOLS):
         return OMS
     return None
+
+
+def bakoma_char(font: str, code: int) -> str | None:
+    """What CODE (0xA1-0xC4) prints in FONT when FONT is one of the BaKoMa Computer Modern fonts
+    matplotlib embeds (named like `Cmmi10`), or None."""
+    name = font.rsplit("+", 1)[-1]
+    if not name[:1].isupper() or not name[1:3].islower():
+        return None  # 'CMMI10' is the AMS Type 1 font, whose Latin-1 codes are what they say
+    table = next((t for prefix, t in _BAKOMA.items() if name.upper().startswith(prefix)), None)
+    if table is None:
+        return None
+    position = code - 0xA1 if code <= 0xAA else 0x7F if code == 0xC4 else code - 0xA3
+    return table[position] if 0 <= position < len(table) else None
+
+
+def may_be_shifted(code: int) -> bool:
+    """Whether CODE could be a BaKoMa font's moved TeX code (`bakoma_char`)."""
+    return 0xA1 <= code <= 0xC4 and code not in (0xAB, 0xAC)
 
 
 def may_be_raw(code: int) -> bool:

@@ -3,11 +3,15 @@
 Text comes from pdfium's text page, character by character with its box and font size: pdfium maps
 glyphs through the font's ToUnicode table and its encodings (no `(cid:30)` for a ligature; ﬁ/ﬂ are
 unfolded to fi/fl here), and marks a hyphen that ends a line; what it still misreads (TeX math
-fonts without a map, accents set as glyphs of their own) is read as printed by `pdf_glyphs`. Words are cut where the gap between
-two characters is wider than a fraction of the font size, so "reparametrization of the" never
-reads "reparametrizationofthe" whatever spaces the PDF holds. Lines are characters that share a
-baseline band without a column-wide gap between them; sub- and superscripts join their line.
-Review-copy line numbers are dropped, also where they sit close to a line's text.
+fonts without a map, accents set as glyphs of their own) is read as printed by `pdf_glyphs`. Words are
+cut where the gap between two characters is wider than a fraction of the font size, so
+"reparametrization of the" never reads "reparametrizationofthe" whatever spaces the PDF holds, and
+where the PDF put a space character of its own: a figure scaled down into the page keeps its font
+sizes (28 pt type printed 8 pt high), so its word gaps are far below a fraction of that size. Lines
+are characters that share a baseline band without a column-wide gap between them; sub- and
+superscripts join their line. Rotated text (a y-axis label, tick labels set at 45°) makes lines of its
+own along its baseline, read in its direction, not one line per letter. Review-copy line numbers are
+dropped, also where they sit close to a line's text.
 
 Drawing objects are the page's top-level paths, images, shadings and forms (a form is one object:
 its bounds are the figure's); text objects are left to the lines.
@@ -15,18 +19,21 @@ its bounds are the figure's); text objects are left to the lines.
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from scitune.sources.pdf_glyphs import font_table, join_accents, may_be_raw
+from scitune.sources.pdf_glyphs import bakoma_char, font_table, join_accents, may_be_raw, may_be_shifted
 
 _LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st",
               "\ufb06": "st", "\ufffe": "-", "\u00ad": "-", "\u2010": "-", "\u2011": "-",
               "\u2206": "\u0394"}  # INCREMENT: the glyph list's other reading of "Delta" (pdf_glyphs)
 WORD_GAP = 0.1
 """A gap wider than this many font sizes between two characters separates words."""
+SCRIPT_GAP = 0.2
+"""WORD_GAP where one of the two characters is a sub- or superscript (`_word_gap`)."""
 COLUMN_GAP = 3.0
 """A gap wider than this many font sizes separates two lines (table cells, figure labels); a gap
 across the page's column gutter separates them from 0.8 font sizes on."""
@@ -40,12 +47,16 @@ class Char:
     x1: float
     bottom: float
     size: float
-    baseline: float
+    baseline: float  # rotated text: where its baseline lies across the reading direction
+    turn: float = 0.0  # rotated text: pdfium's angle (radians, clockwise; 3π/2 reads upward)
+    along: float = 0.0  # rotated text: where its origin lies along the reading direction
+    space_before: bool = False  # the PDF put a space character before it
 
 
 @dataclass
 class Line:
-    """Characters on one baseline band, left to right."""
+    """Characters on one baseline band, left to right (rotated text: along its baseline, in its
+    reading direction)."""
 
     chars: list[Char]
     x0: float = 0.0
@@ -56,29 +67,37 @@ class Line:
     baseline: float = 0.0
     text: str = ""
     words: int = 0
+    turn: float = 0.0
 
     def finish(self) -> Line:
-        self.chars.sort(key=lambda c: c.x0)
+        self.turn = self.chars[0].turn
+        self.chars.sort(key=lambda c: c.along if self.turn else c.x0)
         self.x0 = min(c.x0 for c in self.chars)
         self.x1 = max(c.x1 for c in self.chars)
         # The band of the main characters: a tall bracket or a superscript does not widen it.
         self.size = statistics.median(c.size for c in self.chars)
         core = [c for c in self.chars if abs(c.size - self.size) < 0.5] or self.chars
         self.baseline = statistics.median(c.baseline for c in core)
-        self.top = min(c.top for c in core)
-        self.bottom = max(c.bottom for c in core)
-        parts: list[str] = []
+        self.top = min(c.top for c in (core if not self.turn else self.chars))
+        self.bottom = max(c.bottom for c in (core if not self.turn else self.chars))
+        self.text = " ".join("".join(c.text for c in word) for word in self.word_chars()).strip()
+        self.words = len(self.text.split())
+        return self
+
+    def word_chars(self) -> list[list[Char]]:
+        """The line's characters (in reading order, as `finish` sorts them) word by word."""
+        words: list[list[Char]] = []
         previous = None
         for char in self.chars:
             if char.text.isspace():
                 continue
-            if previous is not None and char.x0 - previous.x1 > WORD_GAP * max(char.size, previous.size):
-                parts.append(" ")
-            parts.append(char.text)
+            gap = _gap(previous, char) if previous is not None else None
+            if previous is None or (gap is not None and gap > _word_gap(previous, char)
+                                    or char.space_before and (gap is None or gap > 0)):
+                words.append([])
+            words[-1].append(char)
             previous = char
-        self.text = "".join(parts).strip()
-        self.words = len(self.text.split())
-        return self
+        return words
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -101,6 +120,31 @@ class Line:
     @property
     def middle(self) -> float:
         return (self.top + self.bottom) / 2
+
+
+def _word_gap(previous: Char, char: Char) -> float:
+    """The widest gap between two characters of one word. Into or out of a sub- or superscript
+    (a baseline apart) TeX adds the script space and the italic correction, a fifth of the size at
+    small type ("θf )" set as ℒf(θf), "λ ∗" as λ*): twice the usual, still under a word space."""
+    size = max(char.size, previous.size)
+    return (SCRIPT_GAP if abs(char.baseline - previous.baseline) > 0.1 * size else WORD_GAP) * size
+
+
+def _gap(previous: Char, char: Char) -> float | None:
+    """The space between two characters that follow each other in reading order; None for text
+    turned other than by a quarter (its boxes are the upright boxes around slanted glyphs, which
+    overlap: only the PDF's own spaces part its words)."""
+    if not char.turn:
+        return char.x0 - previous.x1
+    if abs(char.turn - 3 * math.pi / 2) < _SQUARE:  # reads upward
+        return previous.top - char.bottom
+    if abs(char.turn - math.pi / 2) < _SQUARE:
+        return char.top - previous.bottom
+    return None
+
+
+_SQUARE = 0.02
+"""Radians within which a rotation counts as a quarter turn, or as none."""
 
 
 @dataclass
@@ -147,7 +191,8 @@ def page_chars(textpage, height: float) -> list[Char]:
 
     Horizontal extents are the characters' advance boxes (pdfium's loose boxes), so the gap between
     two characters is the space the PDF put between them, not the glyphs' side bearings; vertical
-    extents are the glyphs' ink, so a region ends where its ink ends."""
+    extents are the glyphs' ink, so a region ends where its ink ends (for rotated text the other way
+    round). Sizes are as printed: the font size times the scale of the character's matrix."""
     import ctypes
 
     import pypdfium2.raw as raw
@@ -155,6 +200,8 @@ def page_chars(textpage, height: float) -> list[Char]:
     chars = []
     origin_x, origin_y = ctypes.c_double(), ctypes.c_double()
     font, flags = ctypes.create_string_buffer(128), ctypes.c_int()
+    matrix = raw.FS_MATRIX()
+    spaced = False  # a space character of the PDF's own came since the last visible character
     for index in range(textpage.count_chars()):
         if raw.FPDFText_IsGenerated(textpage, index) == 1:
             continue  # pdfium's own guesses at spaces and line ends; gaps are measured instead
@@ -162,26 +209,60 @@ def page_chars(textpage, height: float) -> list[Char]:
         if code == 2:  # pdfium's mark for a hyphen that ends a line
             code = 0x2D
         text = None
-        if may_be_raw(code) and raw.FPDFText_GetFontInfo(textpage, index, font, len(font), ctypes.byref(flags)):
-            table = font_table(font.value.decode("latin-1"))
-            text = table.get(code) if table else None
+        if (may_be_raw(code) or may_be_shifted(code)) \
+                and raw.FPDFText_GetFontInfo(textpage, index, font, len(font), ctypes.byref(flags)):
+            name = font.value.decode("latin-1")
+            if may_be_raw(code):
+                table = font_table(name)
+                text = table.get(code) if table else None
+            else:
+                text = bakoma_char(name, code)
         if text is None and (code in (0, 0x0D, 0x0A, 0xFFFF) or code > 0x10FFFF):
             continue
         text = text or _LIGATURES.get(chr(code), chr(code))
         try:
             x0, y0, x1, y1 = textpage.get_charbox(index, loose=False)
-            lx0, _, lx1, _ = textpage.get_charbox(index, loose=True)
+            lx0, ly0, lx1, ly1 = textpage.get_charbox(index, loose=True)
         except Exception:  # a character without a box (pdfium raises a bare error) has no place
             continue
         size = raw.FPDFText_GetFontSize(textpage, index) or (y1 - y0)
-        if lx1 > lx0:
-            x0, x1 = lx0, lx1
-        elif x1 <= x0 and not text.isspace():
-            x1 = x0 + 0.3 * size
-        baseline = height - (origin_y.value if raw.FPDFText_GetCharOrigin(textpage, index, origin_x, origin_y)
-                             else y0)
-        chars.append(Char(text, x0, height - y1, x1, height - y0, float(size), baseline))
+        if raw.FPDFText_GetMatrix(textpage, index, matrix):
+            # The size in the font's own units times the scale it is drawn at: a plot scaled into the
+            # page keeps its 28 pt labels (printed 7 pt high), a producer may set 1 pt type scaled by 9.
+            size *= math.sqrt(abs(matrix.a * matrix.d - matrix.b * matrix.c)) or 1.0
+        turn = _turn(raw.FPDFText_GetCharAngle(textpage, index))
+        if not raw.FPDFText_GetCharOrigin(textpage, index, origin_x, origin_y):
+            origin_x.value, origin_y.value = x0, y0
+        along = 0.0
+        if turn:
+            if abs(math.cos(turn)) < _SQUARE and ly1 > ly0:  # the advance runs along y: the loose y-extent
+                y0, y1 = ly0, ly1
+            # Page coordinates run up here; pdfium's angle turns clockwise.
+            along = origin_x.value * math.cos(turn) - origin_y.value * math.sin(turn)
+            baseline = origin_x.value * math.sin(turn) + origin_y.value * math.cos(turn)
+        else:
+            if lx1 > lx0:
+                x0, x1 = lx0, lx1
+            elif x1 <= x0 and not text.isspace():
+                x1 = x0 + 0.3 * size
+            baseline = height - origin_y.value
+        if text.isspace():
+            spaced = True
+        chars.append(Char(text, x0, height - y1, x1, height - y0, float(size), baseline, turn, along,
+                          spaced and not text.isspace()))
+        if not text.isspace():
+            spaced = False
     return join_accents(chars)
+
+
+def _turn(angle: float) -> float:
+    """pdfium's angle of a character (radians, clockwise, in [0, 2π); -1 when unknown), 0 for upright."""
+    if angle < 0 or angle < _SQUARE or angle > 2 * math.pi - _SQUARE:
+        return 0.0
+    for quarter in (math.pi / 2, 3 * math.pi / 2):  # a quarter turn exactly, whatever float noise
+        if abs(angle - quarter) < _SQUARE:
+            return quarter
+    return angle
 
 
 def find_gutter(chars: list[Char], width: float) -> tuple[float, float] | None:
@@ -212,9 +293,14 @@ def make_lines(chars: list[Char], gutter: tuple[float, float] | None = None) -> 
     right, cut at the column GUTTER and where a gap is wider than COLUMN_GAP font sizes."""
     visible = sorted((c for c in chars if not c.text.isspace() and c.size > 0), key=lambda c: c.baseline)
     rows: list[list[Char]] = []
-    for char in visible:
-        if rows and abs(char.baseline - rows[-1][0].baseline) <= 0.2 * max(char.size, rows[-1][0].size):
-            rows[-1].append(char)
+    for char in (c for c in visible if not c.turn):
+        # A row is one size of type too: labels of two sizes on near baselines (a graph's node numbers
+        # and its edge weights' subscripts) are two rows; a script rejoins its base in _merge_scripts.
+        row = next((row for row in reversed(rows[-3:])
+                    if abs(char.baseline - row[0].baseline) <= 0.2 * max(char.size, row[0].size)
+                    and max(char.size, row[0].size) <= 1.3 * min(char.size, row[0].size)), None)
+        if row is not None:
+            row.append(char)
         else:
             rows.append([char])
     lines: list[Line] = []
@@ -232,23 +318,56 @@ def make_lines(chars: list[Char], gutter: tuple[float, float] | None = None) -> 
                 current = []
             current.append(char)
         lines.append(Line(current).finish())
-    return _merge_scripts(lines)
+    return _merge_scripts(lines) + _rotated_lines([c for c in visible if c.turn])
+
+
+def _rotated_lines(chars: list[Char]) -> list[Line]:
+    """Lines of rotated text: characters of one angle on one baseline, cut where the step from one
+    origin to the next along it is longer than COLUMN_GAP font sizes."""
+    rows: list[list[Char]] = []
+    for char in sorted(chars, key=lambda c: (c.turn, c.baseline)):
+        last = rows[-1][0] if rows else None
+        if last is not None and last.turn == char.turn \
+                and abs(char.baseline - last.baseline) <= 0.2 * max(char.size, last.size):
+            rows[-1].append(char)
+        else:
+            rows.append([char])
+    lines = []
+    for row in rows:
+        row.sort(key=lambda c: c.along)
+        current = [row[0]]
+        for char in row[1:]:
+            if char.along - current[-1].along > (COLUMN_GAP + 1) * max(char.size, current[-1].size):
+                lines.append(Line(current).finish())
+                current = []
+            current.append(char)
+        lines.append(Line(current).finish())
+    return lines
 
 
 def _merge_scripts(lines: list[Line]) -> list[Line]:
     """Sub- and superscripts set in a smaller size (so on baselines of their own) rejoin the line
     they belong to: a larger-type line whose baseline is at most 0.6 of its size below (superscript)
     or 0.35 above (subscript) theirs, and whose characters they touch."""
+    # Scripts of labels side by side (w(2,6) + w(3,7), set small) share a baseline and can form one
+    # line: its words, an em or more apart, each look for their own base.
+    lines = [part for line in lines for part in _apart_words(line)]
     merged: dict[int, Line] = {}
     for line in lines:
         if line.words > 3:
             continue
         best, best_offset = None, None
         for host in lines:
-            if host is line or host.size < 1.15 * line.size or id(host) in merged:
+            if host is line or id(host) in merged:
+                continue
+            # A script is set smaller; where the PDF gives it its base's size (a TikZ label scaled
+            # as a whole), it still starts where its base ends.
+            attached = any(abs(line.x0 - c.x1) <= 0.15 * host.size for c in host.chars) \
+                and host.size < 1.3 * line.size
+            if host.size < 1.15 * line.size and not attached:
                 continue
             offset = line.baseline - host.baseline  # negative: above the host's baseline
-            if not -0.6 * host.size <= offset <= 0.35 * host.size:
+            if not -0.6 * host.size <= offset <= (0.5 if attached else 0.35) * host.size or offset == 0:
                 continue
             if line.x0 > host.x1 + 0.5 * host.size or line.x1 < host.x0 - 0.5 * host.size:
                 continue
@@ -261,6 +380,17 @@ def _merge_scripts(lines: list[Line]) -> list[Line]:
     for host in {id(h): h for h in merged.values()}.values():
         host.finish()
     return [line for line in lines if id(line) not in merged]
+
+
+def _apart_words(line: Line) -> list[Line]:
+    """LINE, or its words as lines of their own when it has two or three, each an em or more from the
+    next (labels, not a phrase)."""
+    if not 2 <= line.words <= 3:
+        return [line]
+    words = line.word_chars()
+    if any(b[0].x0 - a[-1].x1 < max(a[-1].size, b[0].size) for a, b in pairwise(words)):
+        return [line]
+    return [Line(word).finish() for word in words]
 
 
 def read_page(document, number: int) -> Page:
@@ -343,6 +473,8 @@ def ruler_ranges(lines: list[Line], minimum: int = 10) -> list[tuple[float, floa
     text beside it (a number set close to its line's text is merged into that line)."""
     groups: dict[tuple[int, int], list[tuple[int, Line, list[Char]]]] = {}
     for line in lines:
+        if line.turn:
+            continue  # the arXiv stamp down the margin is not a column of line numbers
         for run in _edge_numbers(line.chars):
             value = int("".join(c.text for c in run))
             groups.setdefault((round(run[0].x0 / 4), round(run[-1].x1 / 4)), []).append((value, line, run))

@@ -69,7 +69,8 @@ def split_side_by_side(page: Page) -> None:
     text, cut at the caption's left edge. Each cut goes down the lines below while they have a gap
     there, and stops at the first line that runs across it."""
     cuts = []
-    for line in list(page.lines):
+    upright = [line for line in page.lines if not line.turn]  # captions and columns run across
+    for line in upright:
         visible = [c for c in line.chars if not c.text.isspace()]
         ends = [0]
         for char in visible:  # where each character ends in the line's text without spaces
@@ -82,7 +83,7 @@ def split_side_by_side(page: Page) -> None:
         if CAPTION.match(line.text):
             cuts.append((line.x0 - 0.1, line.baseline, line.size, 0.8))
     for x, baseline, size, widest in cuts:
-        for line in sorted(page.lines, key=lambda line: line.baseline):
+        for line in sorted((line for line in page.lines if not line.turn), key=lambda line: line.baseline):
             if line.baseline < baseline - 0.5 * size or not line.x0 < x < line.x1:
                 continue
             if line.baseline > baseline + 40 * size:
@@ -114,7 +115,8 @@ def continues_text(line: Line, lines: list[Line]) -> bool:
 def find_captions(page: Page) -> list[Caption]:
     """Every caption on PAGE with all of its lines."""
     split_side_by_side(page)
-    ordered = sorted(page.lines, key=lambda line: (line.top, line.x0))
+    # A caption runs across; a rotated line's baseline is an x, which the steps below would misread.
+    ordered = sorted((line for line in page.lines if not line.turn), key=lambda line: (line.top, line.x0))
     labels = {id(line) for line in ordered if CAPTION.match(line.text) and not continues_text(line, ordered)}
     used: set[int] = set()
     captions = []
@@ -273,7 +275,9 @@ def find_regions(page: Page, body_size: float) -> list[Region]:
         above = _walk(top, -1, elements, body_size, span, others)
         below = _walk(bottom, +1, elements, body_size, span, others)
         first, second = (below, above) if caption.kind == "Table" else (above, below)
-        drawn = [any(line is None for _, line in side) for side in (first, second)]
+        # A fraction bar or a rule in the running text is a path too, but no drawing.
+        drawn = [any(line is None and min(box[2] - box[0], box[3] - box[1]) >= body_size for box, line in side)
+                 for side in (first, second)]
         if len(second) >= 4 * len(first) and not (drawn[0] and not drawn[1]):
             # The float's content is on the other side (a table captioned underneath): what lies on
             # the usual side is a heading, a block of notes or the end of a paragraph. Not when only the

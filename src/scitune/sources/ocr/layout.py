@@ -28,6 +28,7 @@ from statistics import median
 import numpy as np
 
 from scitune.sources.ocr.recognise import word_confidence
+from scitune.sources.ocr.words import spells_one_word
 
 NUMBER = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+)([eE][-+]?\d+)?%?$")
 LEGEND_DASH = re.compile(r"^[-–—_~=]+(?=[^\W\d_]|\()")
@@ -358,21 +359,10 @@ def greek_lookalikes(pieces: list[Piece]) -> None:
         piece.text = text
 
 
-_LETTER = r"[^\W\d_]"
-RELATION = re.compile(
-    rf"^(?:.*[(|,\[])?{_LETTER}[*\d]?[=<>≤≥][-+−]?(?:\d+(?:\.\d+)?|{_LETTER})[)\]]*$")
-"""A one-letter variable set against a number or another letter (γ=0, λ=500, p(f(X)|Z=−σ)): the
-relation TeX sets with thick spaces, which a reader writes as one expression. A longer left side
-(ΔT = 1, toff = 4, θ* = (1, −1)) is prose-like and keeps its spaces."""
-
-DECIMAL = re.compile(r"^[-+−]?\d+\.\d+$")
-"""A number the ink gap around its decimal point split ("0." "5", "61" ".0")."""
-JOINED = (RELATION, DECIMAL)
-
 
 def join_split_words(pieces: list[Piece], text_height: float, max_parts: int = 4) -> list[Piece]:
-    """Pieces of one line that together spell a one-letter relation (RELATION) or a decimal number
-    (DECIMAL), split where the recogniser saw a space around the sign or the point ("γ=", "0";
+    """Pieces of one line that together spell a one-letter relation or a decimal number
+    (`words.spells_one_word`), split where the recogniser saw a space around the sign or the point ("γ=", "0";
     "λ", "=", "500"; "Z=", "+", "σ"; "0.", "5"), joined into one word, as confident as its least
     sure character. Pieces farther apart than a text height are not joined (two legend columns)."""
     lines: dict[int, list[int]] = {}
@@ -385,7 +375,7 @@ def join_split_words(pieces: list[Piece], text_height: float, max_parts: int = 4
             for end in range(min(len(members), start + max_parts), start + 1, -1):
                 run = [pieces[i] for i in members[start:end]]
                 text = "".join(p.text for p in run)
-                if any(j.match(text) for j in JOINED) and all(_along(a, b) <= text_height for a, b in zip(run, run[1:])):
+                if spells_one_word([p.text for p in run]) and all(_along(a, b) <= text_height for a, b in zip(run, run[1:])):
                     replaced[members[start]] = _joined(run, text)
                     replaced.update({i: None for i in members[start + 1:end]})
                     start = end

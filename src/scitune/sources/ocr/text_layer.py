@@ -1,12 +1,14 @@
 """Words of a PDF's text layer as OCR `Word`s: a figure included as vector PDF needs no OCR.
 
 For the papers reader (figures cropped from PDF pages, vector PDF graphics in LaTeX sources) and
-for the benchmark, which uses the text layer of real figure PDFs as the truth for OCR.
+for the benchmark, which uses the text layer of real figure PDFs as the truth for OCR. A vector
+figure's layer can still lack words: labels drawn as paths (planet names, minus signs of mathtext
+tick labels, a raster panel inside the figure); `not_in_layer` keeps what an OCR engine read there.
 """
 
 from __future__ import annotations
 
-from scitune.sources.ocr.words import Word
+from scitune.sources.ocr.words import Word, lines
 
 TEXT_LAYER = "text_layer"
 """The `source` a reader records when the words came from the text layer, not from an engine."""
@@ -34,3 +36,67 @@ def text_layer_words(page, region: tuple[float, float, float, float] | None = No
         box = tuple(round((v - o) * scale) for v, o in zip((w["x0"], w["top"], w["x1"], w["bottom"]), origin * 2))
         found.append(Word(w["text"], box, 100.0, line, 0 if w["upright"] else 90))
     return found
+
+
+LayerWord = tuple[str, tuple[float, float, float, float]]
+"""A word of a text layer and its box in pixels of the image an engine reads."""
+
+
+def fill_in(layer: list[list[LayerWord]], words: list[Word], min_confidence: float,
+            context: list[LayerWord] = (), share: float = 0.25) -> tuple[list[str], int]:
+    """The lines of a figure's text LAYER completed by what an engine read in its image (WORDS at or
+    above MIN_CONFIDENCE); the count of words the engine gave. CONTEXT: the page's other words in
+    the image (running text the crop cuts in), which the engine's words do not add to the figure.
+
+    - A layer word (or run of words) inside an engine word that reads all of its characters, in
+      order, and more, takes the engine's reading: the rest was drawn as paths (the minus of a
+      mathtext tick label "−70.5", a Greek letter of a legend "p(x|ψ)", the Δ of "Δmag").
+    - An engine word that shares less than SHARE of its box with the layer's words is added, in
+      lines of its own after the layer's, when it has two characters or more, one a letter or
+      digit (a planet's name drawn as paths). Next to a layer that holds the labels, what an engine
+      finds in one character is mostly a plot's marks: circle markers read "0", crosses "+".
+    """
+    texts = [[text for text, _ in line] for line in layer]
+    boxes = [box for line in layer for _, box in line]
+    blocked = boxes + [box for _, box in context]
+    where = [(i, j) for i, line in enumerate(layer) for j in range(len(line))]
+    gave = 0
+    added: list[Word] = []
+    for word in words:
+        if word.confidence < min_confidence:
+            continue
+        inside = [k for k, box in enumerate(boxes) if _contains(word.box, box)]
+        if inside:
+            lines_hit = {where[k][0] for k in inside}
+            held = "".join(texts[where[k][0]][where[k][1]] for k in inside)
+            if len(lines_hit) == 1 and len(word.text) > len(held) and _in_order(held, word.text):
+                line, first = where[inside[0]]
+                texts[line][first] = word.text
+                for k in inside[1:]:
+                    texts[line][where[k][1]] = ""
+                gave += 1
+            continue
+        if len(word.text) < 2 or not any(ch.isalnum() for ch in word.text):
+            continue
+        x0, y0, x1, y1 = word.box
+        area = max(1, (x1 - x0) * (y1 - y0))
+        if sum(_shared(word.box, box) for box in blocked) < share * area:
+            added.append(word)
+    gave += len(added)
+    return [" ".join(t for t in line if t) for line in texts] + lines(added), gave
+
+
+def _contains(outer, inner) -> bool:
+    """Whether the centre of box INNER lies in box OUTER."""
+    x, y = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return outer[0] <= x <= outer[2] and outer[1] <= y <= outer[3]
+
+
+def _shared(a, b) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _in_order(short: str, long: str) -> bool:
+    """Whether every character of SHORT appears in LONG, in order."""
+    rest = iter(long)
+    return all(ch in rest for ch in short)

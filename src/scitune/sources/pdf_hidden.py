@@ -1,0 +1,49 @@
+"""Characters of a PDF's text layer that the page does not show.
+
+A figure's text layer can hold words no reader sees: the tick labels of a panel drawn under the
+panel below it (the shared axes of a stacked plot: Kepler paper, Figures 7 and 8), labels clipped
+away, text in the background colour. The page is rendered a second time with every text object
+made invisible (`FPDFTextObj_SetTextRenderMode`); a character whose box renders the same either
+way shows nothing. Pages with invisible text of their own (a scan with an OCR layer) are left
+alone: that text is the only reading of what the scan shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SHOWN = 16
+"""A character shows when some pixel of its box differs by this much (0-255) without the text."""
+
+
+def text_ink(document, page_number: int, dpi: int) -> np.ndarray | None:
+    """Per pixel of page PAGE_NUMBER rendered at DPI, how much its text changes it (0-255); None for
+    a page with invisible text (a scan's OCR layer). DOCUMENT is a pypdfium2 document of its own:
+    its page is changed."""
+    import pypdfium2.raw as raw
+
+    page = document[page_number - 1]
+    texts = [obj for obj in page.get_objects(max_depth=16) if obj.type == raw.FPDF_PAGEOBJ_TEXT]
+    if any(raw.FPDFTextObj_GetTextRenderMode(obj) == raw.FPDF_TEXTRENDERMODE_INVISIBLE for obj in texts):
+        return None
+    shown = _gray(page, dpi / 72)
+    for obj in texts:
+        raw.FPDFTextObj_SetTextRenderMode(obj, raw.FPDF_TEXTRENDERMODE_INVISIBLE)
+    return np.abs(shown - _gray(page, dpi / 72))
+
+
+def hidden_chars(ink: np.ndarray, chars: list, dpi: int) -> set[int]:
+    """The ids of the CHARS (pdf_layout.Char, top-down points) whose boxes the text's INK (`text_ink`
+    at DPI) leaves unchanged."""
+    scale = dpi / 72
+    hidden = set()
+    for char in chars:
+        x0, y0 = max(0, int(char.x0 * scale)), max(0, int(char.top * scale))
+        x1, y1 = min(ink.shape[1], int(char.x1 * scale) + 1), min(ink.shape[0], int(char.bottom * scale) + 1)
+        if x1 > x0 and y1 > y0 and ink[y0:y1, x0:x1].max() < SHOWN:
+            hidden.add(id(char))
+    return hidden
+
+
+def _gray(page, scale: float) -> np.ndarray:
+    return np.asarray(page.render(scale=scale, grayscale=True).to_pil().convert("L"), dtype=np.int16)
