@@ -18,12 +18,14 @@ Six sets, each with its own truth:
 - crops: the pages set's crops scored against ocr_truth_pages.json beside this script, transcribed
   by eye from the crops with the same conventions: what the pages set measures without the text
   layer's errors (it glues subfigure labels to captions, splits [Ca/Fe] and sub- and superscripts).
-- reader: the crops set's regions as the papers reader itself reads them (`scitune curate pdf`):
-  its text layer alone (hidden characters left out, math fonts decoded, rotated labels read along
-  their baseline), and that layer filled in by each engine of --engines (`--ocr`: the words the
-  layer lacks, drawn as paths), scored against ocr_truth_pages.json. Running text the crop cuts in
-  is in that truth but not the figure's, so the reader rightly leaves it out (about 90 words).
-  Seconds are the whole reader's CPU seconds per region (layout, crops, OCR).
+- reader: the papers readers' own reading of the text inside figures: `scitune curate pdf` on the
+  crops set's regions (scored against ocr_truth_pages.json) and `scitune curate latex` on the
+  figures set's PDF graphics (against ocr_truth_figures.json); each with its text layer alone
+  (hidden characters left out, math fonts decoded, rotated labels read along their baseline) and
+  with that layer completed by each engine of --engines (`--ocr`: the words drawn as paths). Running
+  text the crop cuts in is in the crops' truth but not the figure's, so the reader rightly leaves it
+  out (about 90 words). Seconds: the whole PDF reader's CPU seconds per region (layout, crops,
+  OCR); for the graphics, reading the text layer and OCR, not rendering.
 - demo: figures the demo renderer draws with matplotlib; the truth is the text it drew (titles,
   labels, legends, not the ticks), so only recall and character accuracy mean something there.
 
@@ -187,30 +189,51 @@ def pages_set(papers: Path, work: Path, dpi: int = 150) -> list[tuple[str, Path,
 
 def reader_rows(papers: Path, work: Path, readers: list[tuple[str, object]], per_figure: bool) -> None:
     """The reader set: per reader (label, OCR engine or None for the text layer alone) the score of
-    the papers reader's `ocr` lines on the regions ocr_truth_pages.json transcribes, as a table."""
-    from scitune.sources.pdf import read_pdf_paper
+    the papers readers' `ocr` lines, as a table: `curate pdf` on the regions ocr_truth_pages.json
+    transcribes, `curate latex` on the PDF graphics ocr_truth_figures.json transcribes."""
+    from scitune.sources.latex import to_png
+    from scitune.sources.pdf import graphic_text, read_pdf_paper
 
-    truth = hand_truth(PAGES_TRUTH)
-    print(f"reader: {len(truth)} regions, {sum(len(t.split()) for t in truth.values())} printed words")
-    print("\n| papers reader | recall / junk | CPU s / region |\n|---|---|---|")
+    regions, graphics = hand_truth(PAGES_TRUTH), hand_truth(HAND_TRUTH)
+    pdfs = {pdf_name(papers, pdf): pdf for pdf in sorted(papers.glob("*/src/**/*.pdf"))}
+    print(f"reader: {len(regions)} regions ({sum(len(t.split()) for t in regions.values())} printed words), "
+          f"{len(graphics)} PDF graphics ({sum(len(t.split()) for t in graphics.values())} printed words)")
+    print("\n| papers reader | set | recall / junk | CPU s / figure |\n|---|---|---|---|")
     for index, (label, engine) in enumerate(readers):
-        total, regions, found = WordScore(0, 0, 0), 0, {}
+        total, count, found = WordScore(0, 0, 0), 0, {}
         started = cpu_seconds()
         for folder in sorted(p for p in papers.iterdir() if p.is_dir()):
             pdf = folder / "src" / json.loads((folder / "truth.json").read_text(encoding="utf-8"))["pdf"]
             records, _, _ = read_pdf_paper(pdf, work / f"reader{index}" / folder.name, dpi=150, max_pages=40, ocr=engine)
-            regions += len(records)
+            count += len(records)
             found.update({f"{folder.name}/{r.source.figure_id}": " ".join(r.ocr) for r in records})
-        seconds = (cpu_seconds() - started) / max(1, regions)
-        missing = sorted(set(truth) - set(found))
+        seconds = (cpu_seconds() - started) / max(1, count)
+        missing = sorted(set(regions) - set(found))
         if missing:
             raise ValueError(f"{PAGES_TRUTH.name}: the papers reader no longer finds {', '.join(missing)}")
-        for name, text in truth.items():
-            total += score_words(text, found[name], True)
-            if per_figure:
-                missed, junk = differences(text, found[name], True)
-                print(f"  {label} {name}: missed {missed}; junk {junk}")
-        print(f"| {label} | {total.recall:.1%} / {total.junk:.1%} | {seconds:.2f} |")
+        _score_reader(label, "curate pdf: regions of the compiled papers (whole reader)", regions, found,
+                      seconds, per_figure)
+        found, seconds = {}, 0.0
+        for number, name in enumerate(graphics):
+            image = work / f"graphic{number}.png"
+            if not image.exists():
+                to_png(pdfs[name], image, 150)
+            started = cpu_seconds()
+            found[name] = " ".join(graphic_text(pdfs[name], 150, engine, image)[0])
+            seconds += cpu_seconds() - started
+        _score_reader(label, "curate latex: PDF graphics (text and OCR, not rendering)", graphics, found,
+                      seconds / len(graphics), per_figure)
+
+
+def _score_reader(label: str, kind: str, truth: dict[str, str], found: dict[str, str], seconds: float,
+                  per_figure: bool) -> None:
+    total = WordScore(0, 0, 0)
+    for name, text in truth.items():
+        total += score_words(text, found[name], True)
+        if per_figure:
+            missed, junk = differences(text, found[name], True)
+            print(f"  {label} {name}: missed {missed}; junk {junk}")
+    print(f"| {label} | {kind} | {total.recall:.1%} / {total.junk:.1%} | {seconds:.2f} |")
 
 
 def demo_set(work: Path, per_type: int, size: int, contexts: dict) -> list[tuple[str, Path, str]]:

@@ -98,3 +98,22 @@ def test_reader_on_the_hand_transcribed_regions(shared_data_dir, tmp_path):
             if name.startswith(f"{paper}/"):
                 total += score_words(text, " ".join(found[name.split("/")[1]]), True)
     assert total.recall >= 0.88 and total.junk <= 0.09, (total.recall, total.junk)
+
+
+@pytest.mark.shared_data
+def test_latex_figures_carry_their_text_layer_completed_by_the_engine(shared_data_dir, tmp_path):
+    from scitune.sources.latex import read_latex_paper
+
+    folder = shared_data_dir / "papers" / "learning-to-pivot"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not in the shared data")
+    main = json.loads((folder / "truth.json").read_text())["main_tex"]
+    plain, _ = read_latex_paper(folder / "src", tmp_path / "plain", main=main, compile=False)
+    filled, _ = read_latex_paper(folder / "src", tmp_path / "filled", main=main, compile=False, ocr="figure")
+    plain, filled = ({r.source.figure_id: r for r in records} for records in (plain, filled))
+    # Figure 3 (training.pdf): matplotlib drew the tick labels' minus signs as paths.
+    assert plain["Figure3"].ocr_from == "text_layer" and "70.5" in " ".join(plain["Figure3"].ocr).split()
+    assert filled["Figure3"].ocr_from == "text_layer+engine:figure"
+    words = " ".join(filled["Figure3"].ocr).replace("−", "-").split()
+    assert "-70.5" in words and "70.5" not in words
+    assert filled["Figure1"].ocr == plain["Figure1"].ocr, "a layer that holds every label is left as it is"

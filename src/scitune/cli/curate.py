@@ -154,6 +154,10 @@ def _curate_papers(kind: str, sources: list[Path], output_dir: Path, workers: in
 
 
 Sources = Annotated[list[Path], typer.Argument(help="Papers: files, archives, or folders of them.", exists=True)]
+PaperOcr = Annotated[str, typer.Option(help="OCR engine completing the text layer of vector figures (labels drawn as "
+                                            "paths), reading raster figures and scanned pages (curate pdf): figure, "
+                                            "rapidocr, tesseract, figure+tesseract, or none for the text layer alone "
+                                            "(about 5 times faster).")]
 Workers = Annotated[int, typer.Option(help="Processes, or Ray tasks at a time with --engine ray (0: one per core).")]
 
 
@@ -173,19 +177,21 @@ def curate_latex(
     main: Annotated[str | None, typer.Option(help="The main .tex file, relative to the paper's folder (default: "
                                                   "guessed: the file with \\documentclass nearest the top).")]
     = None,
+    ocr: PaperOcr = "figure",
     engine: Engine = "local",
     ray_address: RayAddress = None,
 ) -> None:
     """LaTeX sources (a folder or an arXiv .tar.gz per paper) → FigureRecords: every numbered caption
     (several per float, \\captionof, sub-figures), included graphics (PDF rendered, EPS via
-    Ghostscript), figures drawn by TeX cropped from the compiled paper, citing sentences."""
+    Ghostscript), figures drawn by TeX cropped from the compiled paper, citing sentences; the text
+    inside PDF figures from their text layer, completed by --ocr."""
     from functools import partial
 
     from scitune.sources.latex import latex_reader
 
     if pdf is not None and len(sources) != 1:
         raise ValueError("--pdf names the PDF of one paper: give one source with it")
-    reader = partial(latex_reader, dpi=dpi, compile=not no_compile, pdf=pdf, main=main)
+    reader = partial(latex_reader, dpi=dpi, compile=not no_compile, pdf=pdf, main=main, ocr=ocr)
     _curate_papers("latex", sources, output_dir, workers, reader, engine, ray_address)
 
 
@@ -196,18 +202,18 @@ def curate_pdf(
     output_dir: Annotated[Path, typer.Option(help="Folder for figures.jsonl, rejected.jsonl, images/.")],
     workers: Workers = 0,
     dpi: Annotated[int, typer.Option(help="Resolution of the cropped figure images.")] = 150,
-    ocr: Annotated[str, typer.Option(help="OCR engine for scanned pages and raster figures: none, figure, "
-                                          "rapidocr, tesseract or figure+tesseract.")] = "none",
+    ocr: PaperOcr = "figure",
     engine: Engine = "local",
     ray_address: RayAddress = None,
 ) -> None:
     """PDFs → FigureRecords: whole captions (Figure/Fig./Table/Algorithm), the region each belongs to
-    cropped to PNG, the text inside it from the PDF's character layer, the body sentences that name it."""
+    cropped to PNG, the text inside it from the PDF's character layer (completed by --ocr where labels are
+    drawn as paths; raster figures and scanned pages read by it), the body sentences that name it."""
     from functools import partial
 
     from scitune.sources.pdf import read_pdf_paper
 
-    reader = partial(read_pdf_paper, dpi=dpi, ocr=None if ocr == "none" else ocr)
+    reader = partial(read_pdf_paper, dpi=dpi, ocr=ocr)
     _curate_papers("pdf", sources, output_dir, workers, reader, engine, ray_address)
 
 

@@ -13,6 +13,9 @@ the figure itself, from the paper compiled to PDF:
   not compile (or `compile=False`), the PDF the user gave (`pdf=`), else a PDF beside the main file
   with its name (arXiv archives ship none). A PDF crop is used only when the caption printed there
   matches the source's, so a stale PDF never lends a wrong picture.
+- The text inside a figure comes from the text layer where there is one (a PDF graphic, a figure
+  cropped from the PDF), read as `curate pdf` reads it (`pdf.figure_text`), completed by the OCR
+  engine (`ocr`) where labels are drawn as paths; raster graphics are left to curation's OCR.
 One bad file or figure rejects that figure only, with a typed reason; the paper goes on.
 """
 
@@ -152,9 +155,9 @@ def figure_type_evidence(unit: Unit) -> str | None:
 
 
 def latex_reader(source: Path, out_dir: Path, dpi: int = 150, compile: bool = True, pdf: Path | None = None,
-                 main: str | None = None) -> tuple[list[FigureRecord], list[Rejection], int]:
+                 main: str | None = None, ocr=None) -> tuple[list[FigureRecord], list[Rejection], int]:
     """`curate_papers` reader: records, rejections and (for LaTeX) no page count."""
-    records, rejected = read_latex_paper(source, out_dir, dpi=dpi, compile=compile, pdf=pdf, main=main)
+    records, rejected = read_latex_paper(source, out_dir, dpi=dpi, compile=compile, pdf=pdf, main=main, ocr=ocr)
     return records, rejected, 0
 
 
@@ -229,7 +232,8 @@ class _PdfSource:
                 yield self.fallback
 
     def find(self, unit: Unit, caption: str):
-        """(document, region) of UNIT, the region whose caption reads like CAPTION; None if no PDF has it."""
+        """(document, region, page) of UNIT, the region whose caption reads like CAPTION and the page
+        it is on; None if no PDF has it."""
         from scitune.sources.pdf_regions import caption_text
 
         key = caption_key(caption, latex=True)
@@ -249,7 +253,7 @@ class _PdfSource:
                 if score > best_score:
                     best, best_score = region, score
             if best_score >= 0.8:
-                return document, best
+                return document, best, layout.pages[best.caption.page - 1]
         return None
 
     def close(self):
@@ -261,11 +265,14 @@ class _PdfSource:
 
 
 def read_latex_paper(source: Path, out_dir: Path, paper_id: str | None = None, dpi: int = 150,
-                     compile: bool = True, pdf: Path | None = None, main: str | None = None
+                     compile: bool = True, pdf: Path | None = None, main: str | None = None, ocr=None
                      ) -> tuple[list[FigureRecord], list[Rejection]]:
     """Every numbered figure, table and algorithm of one paper as FigureRecords (images written to
     OUT_DIR/images/PAPER/), and every problem as a Rejection naming the paper and the figure.
-    MAIN names the main .tex (relative to the source folder) when the folder holds several."""
+    MAIN names the main .tex (relative to the source folder) when the folder holds several. OCR: an
+    engine (or its name) completing the text layers of PDF figures (None: the text layers alone)."""
+    from scitune.sources.pdf import resolve_engine
+
     source = Path(source)
     out_dir = Path(out_dir)
     paper = paper_id or re.sub(r"(\.tar)?\.(gz|tgz|tar|tex)$", "", source.name)
@@ -308,9 +315,10 @@ def read_latex_paper(source: Path, out_dir: Path, paper_id: str | None = None, d
         citations = read_citations(preamble, pdf_source.aux, main)
         printed = _printed(units, pdf_source.labels, pdf_source.kinds)
         paragraphs = citing_sentences(paragraphs_of(body), macros, printed, citations)
+        engine = resolve_engine(ocr)
         for unit in units:
             records += _unit_records(unit, paper, out_dir, dpi, dirs, folder, macros, printed, citations,
-                                     paragraphs, pdf_source, reject)
+                                     paragraphs, pdf_source, reject, engine)
     finally:
         pdf_source.close()
     for kind, note in notes:
@@ -357,7 +365,7 @@ def _needs_pdf(unit: Unit, dirs: list[Path], folder: Path) -> bool:
 
 
 def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Path], folder: Path, macros, printed,
-                  citations: Citations, paragraphs, pdf_source: _PdfSource, reject) -> list[FigureRecord]:
+                  citations: Citations, paragraphs, pdf_source: _PdfSource, reject, engine=None) -> list[FigureRecord]:
     name = f"{unit.kind} {unit.number}"
     caption = clean(unit.caption, macros, printed, citations)
     if not caption:
@@ -368,9 +376,9 @@ def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Pa
     mentions = [s for _, found in citing for s in found]
     cited_paragraphs = [text for text, found in citing if found]
 
-    def record(panel_id: str, image: str, text: str) -> FigureRecord:
+    def record(panel_id: str, image: str, text: str, ocr: tuple[list[str], str | None] = ([], None)) -> FigureRecord:
         return FigureRecord(id=f"{paper}-{panel_id}", image=image, figure_type=figure_type_evidence(unit),
-                            caption=text, mentions=mentions, paragraphs=cited_paragraphs,
+                            caption=text, mentions=mentions, paragraphs=cited_paragraphs, ocr=ocr[0], ocr_from=ocr[1],
                             source={"dataset": DATASET, "paper_id": paper, "figure_id": panel_id,
                                     "license": "the paper's own"})
 
@@ -380,12 +388,17 @@ def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Pa
     if _needs_pdf(unit, dirs, folder):
         found = pdf_source.find(unit, caption)
         if found is not None:
-            from scitune.sources.pdf import crop
+            from scitune.sources.pdf import crop, region_text
 
-            document, region = found
+            document, region, page = found
             image = f"images/{paper}/{unit.figure_id}.png"
             crop(document, region.caption.page, region.box, dpi, out_dir / image)
-            return [record(unit.figure_id, image, full)]
+            try:
+                ocr = region_text(document, region, page, dpi, out_dir / image, engine)
+            except Exception as error:  # noqa: BLE001 - a text layer pdfium cannot read costs the text only
+                log.warning("%s: text layer unreadable: %s", unit.figure_id, error)
+                ocr = ([], None)
+            return [record(unit.figure_id, image, full, ocr)]
         missing = [p.file for p, found in resolved if found is None]
         if missing:
             reject(unit.figure_id, "missing_graphics", f"{name}: graphics file(s) {missing} not found"
@@ -409,7 +422,15 @@ def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Pa
         text = full
         if panel.caption and len(resolved) > 1:
             text += f" ({letters[index]}) {clean(panel.caption, macros, printed, citations)}"
-        out.append(record(panel_id, image, text))
+        ocr: tuple[list[str], str | None] = ([], None)
+        if found.suffix.lower() == ".pdf":
+            from scitune.sources.pdf import graphic_text
+
+            try:
+                ocr = graphic_text(found, dpi, engine, out_dir / image)
+            except Exception as error:  # noqa: BLE001 - a text layer pdfium cannot read costs the text only
+                log.warning("%s: text layer unreadable: %s", found.name, error)
+        out.append(record(panel_id, image, text, ocr))
     return out
 
 

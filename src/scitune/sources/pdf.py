@@ -71,13 +71,20 @@ def _ocr_chars(document, number: int, engine, scale: float = 300 / 72) -> list[C
     return chars
 
 
-def _resolve_engine(ocr):
+_ENGINES: dict[str, object] = {}
+"""Engines made by name in this process: a batch of papers loads the models once."""
+
+
+def resolve_engine(ocr):
+    """An OCR engine from a name (`make_engine`), an engine as it is, None for None or "none"."""
     if ocr is None or ocr == "none":
         return None
     if isinstance(ocr, str):
         from scitune.sources.ocr import make_engine
 
-        return make_engine(ocr)
+        if ocr not in _ENGINES:
+            _ENGINES[ocr] = make_engine(ocr)
+        return _ENGINES[ocr]
     return ocr
 
 
@@ -185,7 +192,7 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
         return records, rejected, 0
     pages = min(len(document), max_pages)
     try:
-        engine = _resolve_engine(ocr)
+        engine = resolve_engine(ocr)
         if len(document) > max_pages:
             reject("paper", "too_many_pages", f"{len(document)} pages, more than max_pages {max_pages}: only the "
                                               f"first {max_pages} are read")
@@ -207,22 +214,8 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
             if min(size) < 8:
                 reject(figure_id, "tiny_region", f"{caption.kind} {caption.number}: region of {size} px only")
                 continue
-            figure_lines = _shown([line for line in sorted(region.inside, key=lambda line: (line.top, line.x0))
-                                   if not CAPTION.match(line.text)], source, caption.page, dpi, inks)
-            layer = layer_words(figure_lines, region.box, dpi)
-            inside = [text for line in layer if (text := " ".join(t for t, _ in line))]
-            read_from = TEXT_LAYER if inside else None
-            if not inside and engine is not None:  # a raster figure without a text layer
-                inside = _ocr_lines(engine, Path(out_dir) / image)
-                read_from = f"engine:{engine.name}" if inside else None
-            elif engine is not None and caption.kind != "Table":  # labels drawn as paths are in the picture
-                held = {id(line) for line in figure_lines}
-                context = layer_words([line for line in layout.pages[caption.page - 1].lines if id(line) not in held],
-                                      region.box, dpi)
-                filled, gave = fill_in(layer, engine.read(Path(out_dir) / image),
-                                       getattr(engine, "target_confidence", 0), [w for line in context for w in line])
-                inside = [text for text in filled if text]
-                read_from = f"{TEXT_LAYER}+engine:{engine.name}" if gave else read_from
+            inside, read_from = region_text(document, region, layout.pages[caption.page - 1], dpi,
+                                            Path(out_dir) / image, engine, inks)
             records.append(FigureRecord(
                 id=f"{paper}-{figure_id}", image=image, figure_type=_TYPES.get(caption.kind),
                 caption=caption_text(caption, layout.vocabulary), ocr=inside, ocr_from=read_from,
@@ -236,19 +229,13 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
     return records, rejected, pages
 
 
-def _shown(lines_: list[Line], source: Path, page_number: int, dpi: int, inks: dict) -> list[Line]:
-    """LINES without the characters the page does not show (`pdf_hidden`); INKS caches each page's
-    text ink, measured on a copy of the document opened from SOURCE."""
+def shown_lines(lines_: list[Line], document, page_number: int, dpi: int, inks: dict) -> list[Line]:
+    """LINES of page PAGE_NUMBER of DOCUMENT without the characters the page does not show
+    (`pdf_hidden`); INKS caches each page's text ink."""
     if not lines_:
         return lines_
     if page_number not in inks:
-        import pypdfium2 as pdfium
-
-        copy = pdfium.PdfDocument(str(source))
-        try:
-            inks[page_number] = text_ink(copy, page_number, dpi)
-        finally:
-            copy.close()
+        inks[page_number] = text_ink(document, page_number, dpi)
     if inks[page_number] is None:
         return lines_
     hidden = hidden_chars(inks[page_number], [c for line in lines_ for c in line.chars], dpi)
@@ -260,6 +247,56 @@ def _shown(lines_: list[Line], source: Path, page_number: int, dpi: int, inks: d
         elif chars:
             kept.append(Line(chars).finish())
     return kept
+
+
+def figure_text(document, page_number: int, lines_: list[Line], box: tuple[float, float, float, float],
+                dpi: int, inks: dict | None = None) -> list[list[LayerWord]]:
+    """The words a figure's text layer shows: LINES of page PAGE_NUMBER of DOCUMENT inside BOX, in
+    reading order, hidden characters left out, boxed in pixels of the crop of BOX at DPI."""
+    ordered = sorted((line for line in lines_ if not CAPTION.match(line.text)), key=lambda line: (line.top, line.x0))
+    return layer_words(shown_lines(ordered, document, page_number, dpi, {} if inks is None else inks), box, dpi)
+
+
+def region_text(document, region: Region, page: Page, dpi: int, image: Path, engine=None,
+                inks: dict | None = None) -> tuple[list[str], str | None]:
+    """The lines of text inside a figure REGION of PAGE (of DOCUMENT) whose crop at DPI is IMAGE, and
+    where they came from (`ocr_from`): the text layer (`figure_text`); with an OCR ENGINE, a region
+    without one read by the engine, and one with a layer completed by the engine's words (`fill_in`;
+    not a table's: their text is set by TeX, not drawn). ([], None) when nothing is read."""
+    layer = figure_text(document, region.caption.page, region.inside, region.box, dpi, inks)
+    found = [text for line in layer if (text := " ".join(t for t, _ in line))]
+    if engine is None or found and region.caption.kind == "Table":
+        return found, TEXT_LAYER if found else None
+    if not found:  # a raster figure
+        found = _ocr_lines(engine, image)
+        return found, f"engine:{engine.name}" if found else None
+    held = {id(line) for line in region.inside}
+    # Running text the crop cuts in is the page's, not the figure's: the engine's words there stay out.
+    context = layer_words([line for line in page.lines if id(line) not in held], region.box, dpi)
+    filled, gave = fill_in(layer, engine.read(image), getattr(engine, "target_confidence", 0),
+                           [word for line in context for word in line])
+    return [text for text in filled if text], f"{TEXT_LAYER}+engine:{engine.name}" if gave else TEXT_LAYER
+
+
+def graphic_text(path: Path, dpi: int, engine=None, image: Path | None = None) -> tuple[list[str], str | None]:
+    """The lines of text a one-page PDF graphic shows (a plot included by \\includegraphics) and where
+    they came from: its text layer, read as `figure_text` reads a figure's, completed by ENGINE's
+    reading of its rendering IMAGE (at DPI) when one is given (`fill_in`). ([], None) without a text
+    layer: like a PNG's, such a graphic's text is curation's to read (`curate figures`' OCR, with
+    the caption as a lexicon)."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(path))
+    try:
+        page = read_page(document, 1)
+        layer = figure_text(document, 1, page.lines, (0.0, 0.0, page.width, page.height), dpi)
+    finally:
+        document.close()
+    found = [text for line in layer if (text := " ".join(t for t, _ in line))]
+    if not found or engine is None or image is None:
+        return found, TEXT_LAYER if found else None
+    filled, gave = fill_in(layer, engine.read(image), getattr(engine, "target_confidence", 0))
+    return [text for text in filled if text], f"{TEXT_LAYER}+engine:{engine.name}" if gave else TEXT_LAYER
 
 
 def _ocr_lines(engine, image: Path) -> list[str]:

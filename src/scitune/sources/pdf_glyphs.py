@@ -86,10 +86,11 @@ def may_be_raw(code: int) -> bool:
     return code < 0x80 and not (0x41 <= code <= 0x5A) and code != 0x20
 
 
-_ACCENTS = {"\u02c6": "\u0302", "\u02dc": "\u0303", "\u00af": "\u0304",
+_ACCENTS = {"\u02c6": "\u0302", "^": "\u0302", "\u02dc": "\u0303", "\u00af": "\u0304",
             "\u02c9": "\u0304", "\u02d8": "\u0306", "\u02d9": "\u0307", "\u00a8": "\u0308", "\u02da": "\u030a",
             "\u00b4": "\u0301", "\u02dd": "\u030b", "\u02c7": "\u030c", "\u00b8": "\u0327", "\u02db": "\u0328"}
-"""Spacing accents and the combining marks they put on the letter they are set over (or under)."""
+"""Spacing accents and the combining marks they put on the letter they are set over (or under). '^'
+is OT1's circumflex accent as pdfium reads it (a caret beside a letter is no accent: see `_base_of`)."""
 _BELOW = {"\u0327", "\u0328"}
 
 

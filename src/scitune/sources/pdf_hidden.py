@@ -17,19 +17,25 @@ SHOWN = 16
 
 
 def text_ink(document, page_number: int, dpi: int) -> np.ndarray | None:
-    """Per pixel of page PAGE_NUMBER rendered at DPI, how much its text changes it (0-255); None for
-    a page with invisible text (a scan's OCR layer). DOCUMENT is a pypdfium2 document of its own:
-    its page is changed."""
+    """Per pixel of page PAGE_NUMBER of DOCUMENT (pypdfium2) rendered at DPI, how much its text
+    changes it (0-255); None for a page with invisible text (a scan's OCR layer). The text is made
+    invisible for the second rendering and given its render modes back."""
     import pypdfium2.raw as raw
 
     page = document[page_number - 1]
     texts = [obj for obj in page.get_objects(max_depth=16) if obj.type == raw.FPDF_PAGEOBJ_TEXT]
-    if any(raw.FPDFTextObj_GetTextRenderMode(obj) == raw.FPDF_TEXTRENDERMODE_INVISIBLE for obj in texts):
+    modes = [raw.FPDFTextObj_GetTextRenderMode(obj) for obj in texts]
+    if raw.FPDF_TEXTRENDERMODE_INVISIBLE in modes:
         return None
     shown = _gray(page, dpi / 72)
-    for obj in texts:
-        raw.FPDFTextObj_SetTextRenderMode(obj, raw.FPDF_TEXTRENDERMODE_INVISIBLE)
-    return np.abs(shown - _gray(page, dpi / 72))
+    try:
+        for obj in texts:
+            raw.FPDFTextObj_SetTextRenderMode(obj, raw.FPDF_TEXTRENDERMODE_INVISIBLE)
+        bare = _gray(page, dpi / 72)
+    finally:
+        for obj, mode in zip(texts, modes):
+            raw.FPDFTextObj_SetTextRenderMode(obj, mode)
+    return np.abs(shown - bare)
 
 
 def hidden_chars(ink: np.ndarray, chars: list, dpi: int) -> set[int]:

@@ -92,6 +92,9 @@ class Line:
             if char.text.isspace():
                 continue
             gap = _gap(previous, char) if previous is not None else None
+            if gap is not None and not char.turn:
+                # From the word's right edge: a subscript under a superscript (wφ*) can reach further.
+                gap = char.x0 - max(c.x1 for c in words[-1][-3:])
             if previous is None or (gap is not None and gap > _word_gap(previous, char)
                                     or char.space_before and (gap is None or gap > 0)):
                 words.append([])
@@ -124,10 +127,11 @@ class Line:
 
 def _word_gap(previous: Char, char: Char) -> float:
     """The widest gap between two characters of one word. Into or out of a sub- or superscript
-    (a baseline apart) TeX adds the script space and the italic correction, a fifth of the size at
+    (a baseline apart, or a size smaller) TeX adds the script space and the italic correction, a fifth of the size at
     small type ("θf )" set as ℒf(θf), "λ ∗" as λ*): twice the usual, still under a word space."""
     size = max(char.size, previous.size)
-    return (SCRIPT_GAP if abs(char.baseline - previous.baseline) > 0.1 * size else WORD_GAP) * size
+    script = abs(char.baseline - previous.baseline) > 0.1 * size or size > 1.3 * min(char.size, previous.size)
+    return (SCRIPT_GAP if script else WORD_GAP) * size
 
 
 def _gap(previous: Char, char: Char) -> float | None:
@@ -349,9 +353,16 @@ def _merge_scripts(lines: list[Line]) -> list[Line]:
     """Sub- and superscripts set in a smaller size (so on baselines of their own) rejoin the line
     they belong to: a larger-type line whose baseline is at most 0.6 of its size below (superscript)
     or 0.35 above (subscript) theirs, and whose characters they touch."""
-    # Scripts of labels side by side (w(2,6) + w(3,7), set small) share a baseline and can form one
-    # line: its words, an em or more apart, each look for their own base.
-    lines = [part for line in lines for part in _apart_words(line)]
+    # Scripts of labels side by side (w(2,6) + w(3,7), set small; the exponents of a row of 2^10
+    # 2^12 ticks) share a baseline and can form one line: its words, an em or more apart, each look
+    # for their own base; those left over are put together again.
+    origin: dict[int, Line] = {}
+    parts = []
+    for line in lines:
+        for part in _apart_words(line):
+            origin[id(part)] = line
+            parts.append(part)
+    lines = parts
     merged: dict[int, Line] = {}
     for line in lines:
         if line.words > 3:
@@ -379,13 +390,24 @@ def _merge_scripts(lines: list[Line]) -> list[Line]:
             merged[id(line)] = best
     for host in {id(h): h for h in merged.values()}.values():
         host.finish()
-    return [line for line in lines if id(line) not in merged]
+    kept: dict[int, list[Line]] = {}
+    for part in lines:
+        if id(part) not in merged:
+            kept.setdefault(id(origin[id(part)]), []).append(part)
+    result = []
+    for group in kept.values():
+        whole = origin[id(group[0])]
+        if group == [whole]:
+            result.append(whole)
+        else:  # the words no base took, as one line again
+            result.append(Line([c for part in group for c in part.chars]).finish())
+    return result
 
 
 def _apart_words(line: Line) -> list[Line]:
-    """LINE, or its words as lines of their own when it has two or three, each an em or more from the
+    """LINE, or its words as lines of their own when it has two or more, each an em or more from the
     next (labels, not a phrase)."""
-    if not 2 <= line.words <= 3:
+    if line.words < 2:
         return [line]
     words = line.word_chars()
     if any(b[0].x0 - a[-1].x1 < max(a[-1].size, b[0].size) for a, b in pairwise(words)):

@@ -1,8 +1,10 @@
 """Word recall and junk of an OCR reading against the text printed in a figure.
 
 Both sides are bags of words (reading order differs between engines and layouts), compared after
-Unicode NFKC normalisation (µ and μ are one letter) with minus signs and dashes as "-". Recall is
-the share of printed words read exactly; junk is the share of words read that are not printed.
+Unicode NFKC normalisation (µ and μ are one letter) with minus signs and dashes as "-" and accents
+over letters dropped (the hand truths leave them out, "ŷ" as "y": OCR engines cannot read them,
+a text layer can). Recall is the share of printed words read exactly; junk is the share of words
+read that are not printed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ _DASHES = str.maketrans({"−": "-", "–": "-", "‐": "-", "‑": "-"})
 def normalise(text: str, signs: bool = True) -> list[str]:
     """Words after NFKC and dash normalisation; without SIGNS, leading minus/plus signs are dropped
     and lone signs vanish (for truths that set a sign apart from its number)."""
-    words = unicodedata.normalize("NFKC", text).translate(_DASHES).split()
+    text = unicodedata.normalize("NFKC", text).translate(_DASHES)
+    if any(unicodedata.combining(ch) for ch in unicodedata.normalize("NFD", text)):
+        text = unicodedata.normalize("NFC", "".join(ch for ch in unicodedata.normalize("NFD", text)
+                                                     if not unicodedata.combining(ch)))
+    words = text.split()
     if not signs:
         words = [w.lstrip("-+") for w in words]
     return [w for w in words if w]

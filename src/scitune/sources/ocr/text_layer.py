@@ -43,14 +43,16 @@ LayerWord = tuple[str, tuple[float, float, float, float]]
 
 
 def fill_in(layer: list[list[LayerWord]], words: list[Word], min_confidence: float,
-            context: list[LayerWord] = (), share: float = 0.25) -> tuple[list[str], int]:
+            context: list[LayerWord] = (), share: float = 0.25, completing: float = 0.5) -> tuple[list[str], int]:
     """The lines of a figure's text LAYER completed by what an engine read in its image (WORDS at or
     above MIN_CONFIDENCE); the count of words the engine gave. CONTEXT: the page's other words in
     the image (running text the crop cuts in), which the engine's words do not add to the figure.
 
     - A layer word (or run of words) inside an engine word that reads all of its characters, in
-      order, and more, takes the engine's reading: the rest was drawn as paths (the minus of a
-      mathtext tick label "−70.5", a Greek letter of a legend "p(x|ψ)", the Δ of "Δmag").
+      order, and more (no digits or points: `_NOT_DRAWN`), takes the engine's reading: the rest was drawn as paths (the minus of a
+      mathtext tick label "−70.5", a Greek letter of a legend "p(x|ψ)", the Δ of "Δmag"). The layer
+      vouches for most of such a word, so COMPLETING times MIN_CONFIDENCE is enough: an engine is
+      unsure of the Greek letters it reads, not of the rest.
     - An engine word that shares less than SHARE of its box with the layer's words is added, in
       lines of its own after the layer's, when it has two characters or more, one a letter or
       digit (a planet's name drawn as paths). Next to a layer that holds the labels, what an engine
@@ -63,20 +65,21 @@ def fill_in(layer: list[list[LayerWord]], words: list[Word], min_confidence: flo
     gave = 0
     added: list[Word] = []
     for word in words:
-        if word.confidence < min_confidence:
+        if word.confidence < completing * min_confidence:
             continue
         inside = [k for k, box in enumerate(boxes) if _contains(word.box, box)]
         if inside:
-            lines_hit = {where[k][0] for k in inside}
             held = "".join(texts[where[k][0]][where[k][1]] for k in inside)
-            if len(lines_hit) == 1 and len(word.text) > len(held) and _in_order(held, word.text):
+            if len(word.text) > len(held) and _adds_only_drawn_signs(held, word.text):
+                # In the first word's place; the others may be in lines of their own (a superscript
+                # whose minus sign is drawn: "d" and "1" of "d−1").
                 line, first = where[inside[0]]
                 texts[line][first] = word.text
                 for k in inside[1:]:
-                    texts[line][where[k][1]] = ""
+                    texts[where[k][0]][where[k][1]] = ""
                 gave += 1
             continue
-        if len(word.text) < 2 or not any(ch.isalnum() for ch in word.text):
+        if word.confidence < min_confidence or len(word.text) < 2 or not any(ch.isalnum() for ch in word.text):
             continue
         x0, y0, x1, y1 = word.box
         area = max(1, (x1 - x0) * (y1 - y0))
@@ -96,7 +99,18 @@ def _shared(a, b) -> float:
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
-def _in_order(short: str, long: str) -> bool:
-    """Whether every character of SHORT appears in LONG, in order."""
-    rest = iter(long)
-    return all(ch in rest for ch in short)
+_NOT_DRAWN = set("0123456789.,;:'")
+"""Characters an engine may not add to a layer's word: digits and points of numbers the layer holds
+exactly ("0.0" read "0.01", "5" read "5." next to a tick are the engine's noise)."""
+
+
+def _adds_only_drawn_signs(held: str, read: str) -> bool:
+    """Whether READ is HELD (in order) with characters added that a figure draws as paths: signs,
+    letters, symbols; no digits or points (`_NOT_DRAWN`)."""
+    added, at = [], 0
+    for ch in read:
+        if at < len(held) and ch == held[at]:
+            at += 1
+        else:
+            added.append(ch)
+    return at == len(held) and not _NOT_DRAWN.intersection(added)
