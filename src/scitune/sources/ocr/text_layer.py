@@ -67,7 +67,8 @@ def fill_in(layer: list[list[LayerWord]], words: list[Word], min_confidence: flo
     for word in words:
         if word.confidence < completing * min_confidence:
             continue
-        inside = [k for k, box in enumerate(boxes) if _contains(word.box, box)]
+        # Left to right, as the engine reads: a superscript's line comes before its base's.
+        inside = sorted((k for k, box in enumerate(boxes) if _contains(word.box, box)), key=lambda k: boxes[k][0])
         if inside:
             held = "".join(texts[where[k][0]][where[k][1]] for k in inside)
             if len(word.text) > len(held) and _adds_only_drawn_signs(held, word.text):
