@@ -346,7 +346,30 @@ def _rotated_lines(chars: list[Char]) -> list[Line]:
                 current = []
             current.append(char)
         lines.append(Line(current).finish())
-    return lines
+    merged = []
+    for turn in sorted({line.turn for line in lines}):
+        group = [line for line in lines if line.turn == turn]
+        merged += _merge_turned_scripts(group) if turn in (math.pi / 2, 3 * math.pi / 2) else group
+    return merged
+
+
+def _merge_turned_scripts(lines: list[Line]) -> list[Line]:
+    """`_merge_scripts` for lines turned a quarter (a y-axis label's "ppm²", a prime on a rotated
+    y′): each character stands in upright, its extent along the line as x and its baseline mirrored
+    (a superscript moves towards the glyphs' top), and the lines found are made of the originals."""
+    upward = abs(lines[0].turn - 3 * math.pi / 2) < _SQUARE
+    original: dict[int, Char] = {}
+    proxies = []
+    for line in lines:
+        chars = []
+        for c in line.chars:
+            x0, x1 = (-c.bottom, -c.top) if upward else (c.top, c.bottom)
+            proxy = Char(c.text, x0, -c.baseline - c.size, x1, -c.baseline, c.size, -c.baseline,
+                         space_before=c.space_before)
+            original[id(proxy)] = c
+            chars.append(proxy)
+        proxies.append(Line(chars).finish())
+    return [Line([original[id(c)] for c in line.chars]).finish() for line in _merge_scripts(proxies)]
 
 
 def _merge_scripts(lines: list[Line]) -> list[Line]:
