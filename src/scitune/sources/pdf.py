@@ -19,6 +19,7 @@ paths), after the layer's lines (`ocr_from` "text_layer+engine:NAME").
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from dataclasses import dataclass
@@ -273,9 +274,19 @@ def region_text(document, region: Region, page: Page, dpi: int, image: Path, eng
     held = {id(line) for line in region.inside}
     # Running text the crop cuts in is the page's, not the figure's: the engine's words there stay out.
     context = layer_words([line for line in page.lines if id(line) not in held], region.box, dpi)
-    filled, gave = fill_in(layer, engine.read(image), getattr(engine, "target_confidence", 0),
-                           [word for line in context for word in line])
+    context = [word for line in context for word in line]
+    filled, gave = fill_in(layer, _read_around(engine, image, layer, context), getattr(engine, "target_confidence", 0),
+                           context)
     return [text for text in filled if text], f"{TEXT_LAYER}+engine:{engine.name}" if gave else TEXT_LAYER
+
+
+def _read_around(engine, image: Path, layer: list[list[LayerWord]], context: list[LayerWord] = ()) -> list:
+    """ENGINE's words in IMAGE; an engine that can (the figure engine) skips the lines whose ink the
+    layer's and the page's words all cover: only signs and labels drawn as paths are left to read."""
+    known = [box for line in layer for _, box in line] + [box for _, box in context]
+    if "known" in inspect.signature(engine.read).parameters:
+        return engine.read(image, known=known)
+    return engine.read(image)
 
 
 def graphic_text(path: Path, dpi: int, engine=None, image: Path | None = None) -> tuple[list[str], str | None]:
@@ -295,7 +306,7 @@ def graphic_text(path: Path, dpi: int, engine=None, image: Path | None = None) -
     found = [text for line in layer if (text := " ".join(t for t, _ in line))]
     if not found or engine is None or image is None:
         return found, TEXT_LAYER if found else None
-    filled, gave = fill_in(layer, engine.read(image), getattr(engine, "target_confidence", 0))
+    filled, gave = fill_in(layer, _read_around(engine, image, layer), getattr(engine, "target_confidence", 0))
     return [text for text in filled if text], f"{TEXT_LAYER}+engine:{engine.name}" if gave else TEXT_LAYER
 
 

@@ -119,19 +119,20 @@ class FigureOcr:
         return (f"v{VERSION}{model}-h{c.detector.target_text_height:g}-s{c.space_ratio:g}-u{c.upright_preference:g}"
                 f"-g{int(c.glyph_candidates)}-l{int(c.layout_rules)}-x{int(c.lexicon)}-c{c.min_confidence:g}")
 
-    def read(self, path: Path, lexicon: Lexicon | None = None) -> list[Word]:
+    def read(self, path: Path, lexicon: Lexicon | None = None, known: list[Box] | None = None) -> list[Word]:
         """The words of an image file; LEXICON (e.g. `Lexicon.from_text(caption, paragraphs)`) adds
-        words the figure is likely to hold to those it corrects near-misses with."""
+        words the figure is likely to hold to those it corrects near-misses with. KNOWN: boxes of
+        words already read (a text layer's): lines whose ink they all cover are not recognised."""
         with Image.open(path) as image:
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 white = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(white, image.convert("RGBA"))
             rgb = np.asarray(image.convert("RGB"))
-        return self.read_array(rgb, lexicon)
+        return self.read_array(rgb, lexicon, known)
 
-    def read_array(self, rgb: np.ndarray, lexicon: Lexicon | None = None) -> list[Word]:
-        """The words of an [H, W, 3] uint8 RGB image."""
+    def read_array(self, rgb: np.ndarray, lexicon: Lexicon | None = None, known: list[Box] | None = None) -> list[Word]:
+        """The words of an [H, W, 3] uint8 RGB image (KNOWN: as for `read`)."""
         if rgb.shape[0] < 4 or rgb.shape[1] < 4:
             return []
         scan = scan_glyphs(rgb)
@@ -143,6 +144,9 @@ class FigureOcr:
         boxes = [(box, "detector") for box in found]
         if self.config.glyph_candidates:
             boxes += [(box, "glyphs") for box in _uncovered(scan.candidates, [b for b, _ in boxes], rgb.shape, text_height)]
+        if known:
+            ink = rgb.min(axis=2) < 160
+            boxes = [(box, source) for box, source in boxes if _unread_ink(ink, box, known, text_height)]
         pieces = self._recognise(rgb, boxes, text_height)
         tolerance = 0.6 * text_height
         if self.config.layout_rules:
@@ -290,6 +294,26 @@ def _covered(box: Box, boxes: list[Box]) -> float:
     """The largest share of BOX's area that one of BOXES covers."""
     area = max(1e-9, (box[2] - box[0]) * (box[3] - box[1]))
     return max((layout.intersection(box, b) for b in boxes), default=0.0) / area
+
+
+def _unread_ink(ink: np.ndarray, box: Box, known: list[Box], text_height: float) -> bool:
+    """Whether BOX holds ink that none of KNOWN covers: columns (rows, in a turned box) of ink
+    outside them over a quarter of the text height or more (a minus sign drawn before a layer's
+    "70.5", a Greek letter inside "p(x|", a label the layer lacks)."""
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(ink.shape[1], int(box[2]) + 1), min(ink.shape[0], int(box[3]) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return False
+    free = ink[y0:y1, x0:x1].copy()
+    for k in known:
+        if k[2] >= x0 and k[0] <= x1 and k[3] >= y0 and k[1] <= y1:
+            free[max(0, int(k[1]) - 1 - y0):max(0, int(k[3]) + 2 - y0), max(0, int(k[0]) - 1 - x0):max(0, int(k[2]) + 2 - x0)] = False
+    profile = free.any(axis=1 if _is_turned(box, text_height) else 0)
+    run = longest = 0
+    for inked in profile:
+        run = run + 1 if inked else 0
+        longest = max(longest, run)
+    return longest >= 0.25 * text_height
 
 
 def _within_columns(box: Box, tall: list[Box]) -> float:
