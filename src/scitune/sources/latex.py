@@ -376,9 +376,10 @@ def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Pa
     mentions = [s for _, found in citing for s in found]
     cited_paragraphs = [text for text, found in citing if found]
 
-    def record(panel_id: str, image: str, text: str, ocr: tuple[list[str], str | None] = ([], None)) -> FigureRecord:
+    def record(panel_id: str, image: str, text: str, ocr: tuple[list[str], str | None] | None = None) -> FigureRecord:
+        text_lines, read_from = ocr or ([], None)
         return FigureRecord(id=f"{paper}-{panel_id}", image=image, figure_type=figure_type_evidence(unit),
-                            caption=text, mentions=mentions, paragraphs=cited_paragraphs, ocr=ocr[0], ocr_from=ocr[1],
+                            caption=text, mentions=mentions, paragraphs=cited_paragraphs, ocr=text_lines, ocr_from=read_from,
                             source={"dataset": DATASET, "paper_id": paper, "figure_id": panel_id,
                                     "license": "the paper's own"})
 
@@ -397,7 +398,7 @@ def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Pa
                 ocr = region_text(document, region, page, dpi, out_dir / image, engine)
             except Exception as error:  # noqa: BLE001 - a text layer pdfium cannot read costs the text only
                 log.warning("%s: text layer unreadable: %s", unit.figure_id, error)
-                ocr = ([], None)
+                ocr = None
             return [record(unit.figure_id, image, full, ocr)]
         missing = [p.file for p, found in resolved if found is None]
         if missing:
@@ -422,7 +423,7 @@ def _unit_records(unit: Unit, paper: str, out_dir: Path, dpi: int, dirs: list[Pa
         text = full
         if panel.caption and len(resolved) > 1:
             text += f" ({letters[index]}) {clean(panel.caption, macros, printed, citations)}"
-        ocr: tuple[list[str], str | None] = ([], None)
+        ocr = None
         if found.suffix.lower() == ".pdf":
             from scitune.sources.pdf import graphic_text
 

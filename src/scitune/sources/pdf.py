@@ -29,7 +29,7 @@ from scitune.contracts import FigureRecord, Rejection
 from scitune.sources.ocr.text_layer import TEXT_LAYER, LayerWord, fill_in
 from scitune.sources.ocr.words import lines, split_word_runs
 from scitune.sources.paper_text import numbers_cited
-from scitune.sources.pdf_hidden import hidden_chars, text_ink
+from scitune.sources.pdf_hidden import hidden_chars, render, text_ink
 from scitune.sources.pdf_layout import (Char, Line, Page, body_font_size, dehyphenate, make_lines,
                                         mark_running_heads, read_page)
 from scitune.sources.pdf_regions import CAPTION, Region, caption_text, find_regions
@@ -155,7 +155,7 @@ def crop(document, page_number: int, box: tuple[float, float, float, float], dpi
     if cache is not None and key in cache:
         bitmap = cache[key]
     else:
-        bitmap = document[page_number - 1].render(scale=scale).to_pil().convert("RGB")
+        bitmap = render(document[page_number - 1], dpi)
         if cache is not None:
             cache[key] = bitmap
     picture = bitmap.crop((*crop_origin(box, dpi, pad),
@@ -216,7 +216,7 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
                 reject(figure_id, "tiny_region", f"{caption.kind} {caption.number}: region of {size} px only")
                 continue
             inside, read_from = region_text(document, region, layout.pages[caption.page - 1], dpi,
-                                            Path(out_dir) / image, engine, inks)
+                                            Path(out_dir) / image, engine, inks, bitmaps)
             records.append(FigureRecord(
                 id=f"{paper}-{figure_id}", image=image, figure_type=_TYPES.get(caption.kind),
                 caption=caption_text(caption, layout.vocabulary), ocr=inside, ocr_from=read_from,
@@ -230,13 +230,14 @@ def read_pdf_paper(source: Path, out_dir: Path, dpi: int = 150, max_pages: int =
     return records, rejected, pages
 
 
-def shown_lines(lines_: list[Line], document, page_number: int, dpi: int, inks: dict) -> list[Line]:
+def shown_lines(lines_: list[Line], document, page_number: int, dpi: int, inks: dict,
+                renders: dict | None = None) -> list[Line]:
     """LINES of page PAGE_NUMBER of DOCUMENT without the characters the page does not show
-    (`pdf_hidden`); INKS caches each page's text ink."""
+    (`pdf_hidden`); INKS caches each page's text ink, RENDERS holds `crop`'s renderings."""
     if not lines_:
         return lines_
     if page_number not in inks:
-        inks[page_number] = text_ink(document, page_number, dpi)
+        inks[page_number] = text_ink(document, page_number, dpi, (renders or {}).get((page_number, dpi)))
     if inks[page_number] is None:
         return lines_
     hidden = hidden_chars(inks[page_number], [c for line in lines_ for c in line.chars], dpi)
@@ -251,20 +252,21 @@ def shown_lines(lines_: list[Line], document, page_number: int, dpi: int, inks: 
 
 
 def figure_text(document, page_number: int, lines_: list[Line], box: tuple[float, float, float, float],
-                dpi: int, inks: dict | None = None) -> list[list[LayerWord]]:
+                dpi: int, inks: dict | None = None, renders: dict | None = None) -> list[list[LayerWord]]:
     """The words a figure's text layer shows: LINES of page PAGE_NUMBER of DOCUMENT inside BOX, in
-    reading order, hidden characters left out, boxed in pixels of the crop of BOX at DPI."""
+    reading order, hidden characters left out, boxed in pixels of the crop of BOX at DPI (INKS and
+    RENDERS: `shown_lines`' caches)."""
     ordered = sorted((line for line in lines_ if not CAPTION.match(line.text)), key=lambda line: (line.top, line.x0))
-    return layer_words(shown_lines(ordered, document, page_number, dpi, {} if inks is None else inks), box, dpi)
+    return layer_words(shown_lines(ordered, document, page_number, dpi, {} if inks is None else inks, renders), box, dpi)
 
 
 def region_text(document, region: Region, page: Page, dpi: int, image: Path, engine=None,
-                inks: dict | None = None) -> tuple[list[str], str | None]:
+                inks: dict | None = None, renders: dict | None = None) -> tuple[list[str], str | None]:
     """The lines of text inside a figure REGION of PAGE (of DOCUMENT) whose crop at DPI is IMAGE, and
     where they came from (`ocr_from`): the text layer (`figure_text`); with an OCR ENGINE, a region
     without one read by the engine, and one with a layer completed by the engine's words (`fill_in`;
     not a table's: their text is set by TeX, not drawn). ([], None) when nothing is read."""
-    layer = figure_text(document, region.caption.page, region.inside, region.box, dpi, inks)
+    layer = figure_text(document, region.caption.page, region.inside, region.box, dpi, inks, renders)
     found = [text for line in layer if (text := " ".join(t for t, _ in line))]
     if engine is None or found and region.caption.kind == "Table":
         return found, TEXT_LAYER if found else None
@@ -325,7 +327,7 @@ def layer_words(lines_: list[Line], box: tuple[float, float, float, float], dpi:
     for line in lines_:
         if line.x1 < box[0] - 2 or line.x0 > box[2] + 2 or line.bottom < box[1] - 2 or line.top > box[3] + 2:
             continue
-        words = line.word_chars()
+        words = line.word_groups
         texts = ["".join(c.text for c in word) for word in words]
         joined = []
         for run in split_word_runs(texts, 6):

@@ -28,8 +28,8 @@ from functools import lru_cache
 _OML = "ΓΔΘΛΞΠΣΥΦΨΩαβγδϵζηθικλμνξπρστυϕχψωεϑϖϱςφ↼↽⇀⇁"
 OML = {**{i: char for i, char in enumerate(_OML)}, 0x3A: ".", 0x3B: ",", 0x3D: "/", 0x3F: "⋆", 0x60: "ℓ",
        0x7B: "ı", 0x7C: "ȷ", 0x7D: "℘"}
-"""Raw OML codes a mapped math-italic font never returns (its letters, digits and . , < / > are ASCII
-either way), with what they print."""
+"""Raw OML codes a mapped math-italic font never returns, with what they print (its letters, digits,
+< and > are ASCII either way; its . , / sit where ASCII has : ; =)."""
 
 # TeX's OMS encoding (math symbols) from 0x00 to 0x40, and from 0x5B to 0x7F.
 _OMS_LOW = "−·×∗÷⋄±∓⊕⊖⊗⊘⊙◯∘∙≍≡⊆⊇≤≥⪯⪰∼≈⊂⊃≪≫≺≻←→↑↓↔↗↘≃⇐⇒⇑⇓⇔↖↙∝′∞∈∋△▽̸↦∀∃¬∅ℜℑ⊤⊥ℵ"

@@ -16,9 +16,10 @@ SHOWN = 16
 """A character shows when some pixel of its box differs by this much (0-255) without the text."""
 
 
-def text_ink(document, page_number: int, dpi: int) -> np.ndarray | None:
+def text_ink(document, page_number: int, dpi: int, rendered=None) -> np.ndarray | None:
     """Per pixel of page PAGE_NUMBER of DOCUMENT (pypdfium2) rendered at DPI, how much its text
-    changes it (0-255); None for a page with invisible text (a scan's OCR layer). The text is made
+    changes it (0-255); None for a page with invisible text (a scan's OCR layer). RENDERED: the
+    page's RGB rendering at DPI when one was made already (`pdf.crop`'s). The text is made
     invisible for the second rendering and given its render modes back."""
     import pypdfium2.raw as raw
 
@@ -27,15 +28,20 @@ def text_ink(document, page_number: int, dpi: int) -> np.ndarray | None:
     modes = [raw.FPDFTextObj_GetTextRenderMode(obj) for obj in texts]
     if raw.FPDF_TEXTRENDERMODE_INVISIBLE in modes:
         return None
-    shown = _gray(page, dpi / 72)
+    shown = _gray(rendered if rendered is not None else render(page, dpi))
     try:
         for obj in texts:
             raw.FPDFTextObj_SetTextRenderMode(obj, raw.FPDF_TEXTRENDERMODE_INVISIBLE)
-        bare = _gray(page, dpi / 72)
+        bare = _gray(render(page, dpi))
     finally:
         for obj, mode in zip(texts, modes):
             raw.FPDFTextObj_SetTextRenderMode(obj, mode)
     return np.abs(shown - bare)
+
+
+def render(page, dpi: int):
+    """PAGE (pypdfium2) as an RGB PIL image at DPI: the one rendering `pdf.crop` and `text_ink` share."""
+    return page.render(scale=dpi / 72).to_pil().convert("RGB")
 
 
 def hidden_chars(ink: np.ndarray, chars: list, dpi: int) -> set[int]:
@@ -51,5 +57,5 @@ def hidden_chars(ink: np.ndarray, chars: list, dpi: int) -> set[int]:
     return hidden
 
 
-def _gray(page, scale: float) -> np.ndarray:
-    return np.asarray(page.render(scale=scale, grayscale=True).to_pil().convert("L"), dtype=np.int16)
+def _gray(image) -> np.ndarray:
+    return np.asarray(image.convert("L"), dtype=np.int16)

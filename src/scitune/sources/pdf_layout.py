@@ -68,6 +68,9 @@ class Line:
     text: str = ""
     words: int = 0
     turn: float = 0.0
+    # Its characters word by word, as `finish` found them (kept: the scripts rule and the figure
+    # readers ask again).
+    word_groups: list[list[Char]] = field(default_factory=list, repr=False)
 
     def finish(self) -> Line:
         self.turn = self.chars[0].turn
@@ -80,11 +83,12 @@ class Line:
         self.baseline = statistics.median(c.baseline for c in core)
         self.top = min(c.top for c in (core if not self.turn else self.chars))
         self.bottom = max(c.bottom for c in (core if not self.turn else self.chars))
-        self.text = " ".join("".join(c.text for c in word) for word in self.word_chars()).strip()
+        self.word_groups = self._word_chars()
+        self.text = " ".join("".join(c.text for c in word) for word in self.word_groups).strip()
         self.words = len(self.text.split())
         return self
 
-    def word_chars(self) -> list[list[Char]]:
+    def _word_chars(self) -> list[list[Char]]:
         """The line's characters (in reading order, as `finish` sorts them) word by word."""
         words: list[list[Char]] = []
         previous = None
@@ -140,15 +144,17 @@ def _gap(previous: Char, char: Char) -> float | None:
     overlap: only the PDF's own spaces part its words)."""
     if not char.turn:
         return char.x0 - previous.x1
-    if abs(char.turn - 3 * math.pi / 2) < _SQUARE:  # reads upward
+    if char.turn == UPWARD:
         return previous.top - char.bottom
-    if abs(char.turn - math.pi / 2) < _SQUARE:
+    if char.turn == DOWNWARD:
         return char.top - previous.bottom
     return None
 
 
 _SQUARE = 0.02
-"""Radians within which a rotation counts as a quarter turn, or as none."""
+"""Radians within which a rotation counts as a quarter turn, or as none (`_turn`)."""
+UPWARD, DOWNWARD = 3 * math.pi / 2, math.pi / 2
+"""pdfium's angles of text turned a quarter to read upward (a y-axis label) and downward."""
 
 
 @dataclass
@@ -239,7 +245,7 @@ def page_chars(textpage, height: float) -> list[Char]:
             origin_x.value, origin_y.value = x0, y0
         along = 0.0
         if turn:
-            if abs(math.cos(turn)) < _SQUARE and ly1 > ly0:  # the advance runs along y: the loose y-extent
+            if turn in (UPWARD, DOWNWARD) and ly1 > ly0:  # the advance runs along y: the loose y-extent
                 y0, y1 = ly0, ly1
             # Page coordinates run up here; pdfium's angle turns clockwise.
             along = origin_x.value * math.cos(turn) - origin_y.value * math.sin(turn)
@@ -261,9 +267,9 @@ def page_chars(textpage, height: float) -> list[Char]:
 
 def _turn(angle: float) -> float:
     """pdfium's angle of a character (radians, clockwise, in [0, 2π); -1 when unknown), 0 for upright."""
-    if angle < 0 or angle < _SQUARE or angle > 2 * math.pi - _SQUARE:
+    if angle < _SQUARE or angle > 2 * math.pi - _SQUARE:
         return 0.0
-    for quarter in (math.pi / 2, 3 * math.pi / 2):  # a quarter turn exactly, whatever float noise
+    for quarter in (UPWARD, DOWNWARD):  # a quarter turn exactly, whatever float noise
         if abs(angle - quarter) < _SQUARE:
             return quarter
     return angle
@@ -349,7 +355,7 @@ def _rotated_lines(chars: list[Char]) -> list[Line]:
     merged = []
     for turn in sorted({line.turn for line in lines}):
         group = [line for line in lines if line.turn == turn]
-        merged += _merge_turned_scripts(group) if turn in (math.pi / 2, 3 * math.pi / 2) else group
+        merged += _merge_turned_scripts(group) if turn in (UPWARD, DOWNWARD) else group
     return merged
 
 
@@ -357,7 +363,7 @@ def _merge_turned_scripts(lines: list[Line]) -> list[Line]:
     """`_merge_scripts` for lines turned a quarter (a y-axis label's "ppm²", a prime on a rotated
     y′): each character stands in upright, its extent along the line as x and its baseline mirrored
     (a superscript moves towards the glyphs' top), and the lines found are made of the originals."""
-    upward = abs(lines[0].turn - 3 * math.pi / 2) < _SQUARE
+    upward = lines[0].turn == UPWARD
     original: dict[int, Char] = {}
     proxies = []
     for line in lines:
@@ -394,16 +400,15 @@ def _merge_scripts(lines: list[Line]) -> list[Line]:
         for host in lines:
             if host is line or id(host) in merged:
                 continue
-            # A script is set smaller; where the PDF gives it its base's size (a TikZ label scaled
-            # as a whole), it still starts where its base ends.
-            attached = any(abs(line.x0 - c.x1) <= 0.15 * host.size for c in host.chars) \
-                and host.size < 1.3 * line.size
-            if host.size < 1.15 * line.size and not attached:
-                continue
             offset = line.baseline - host.baseline  # negative: above the host's baseline
-            if not -0.6 * host.size <= offset <= (0.5 if attached else 0.35) * host.size or offset == 0:
+            if not -0.6 * host.size <= offset <= 0.5 * host.size or offset == 0:
                 continue
             if line.x0 > host.x1 + 0.5 * host.size or line.x1 < host.x0 - 0.5 * host.size:
+                continue
+            # A script is set smaller; where the PDF gives it its base's size (a TikZ label scaled
+            # as a whole), it still starts where its base ends, and may sit lower.
+            attached = host.size < 1.3 * line.size and any(abs(line.x0 - c.x1) <= 0.15 * host.size for c in host.chars)
+            if host.size < 1.15 * line.size and not attached or offset > (0.5 if attached else 0.35) * host.size:
                 continue
             touching = any(c.x0 - 0.5 * host.size <= line.x0 <= c.x1 + 0.5 * host.size for c in host.chars)
             if touching and (best_offset is None or abs(offset) < abs(best_offset)):
@@ -432,7 +437,7 @@ def _apart_words(line: Line) -> list[Line]:
     next (labels, not a phrase)."""
     if line.words < 2:
         return [line]
-    words = line.word_chars()
+    words = line.word_groups
     if any(b[0].x0 - a[-1].x1 < max(a[-1].size, b[0].size) for a, b in pairwise(words)):
         return [line]
     return [Line(word).finish() for word in words]

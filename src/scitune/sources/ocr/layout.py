@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from statistics import median
 
 import numpy as np
 
 from scitune.sources.ocr.recognise import word_confidence
-from scitune.sources.ocr.words import spells_one_word
+from scitune.sources.ocr.words import intersection, split_word_runs
 
 NUMBER = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+)([eE][-+]?\d+)?%?$")
 LEGEND_DASH = re.compile(r"^[-–—_~=]+(?=[^\W\d_]|\()")
@@ -370,18 +371,16 @@ def join_split_words(pieces: list[Piece], text_height: float, max_parts: int = 4
         lines.setdefault(piece.line, []).append(index)
     replaced: dict[int, Piece | None] = {}
     for members in lines.values():
-        start = 0
-        while start < len(members):
-            for end in range(min(len(members), start + max_parts), start + 1, -1):
-                run = [pieces[i] for i in members[start:end]]
-                text = "".join(p.text for p in run)
-                if spells_one_word([p.text for p in run]) and all(_along(a, b) <= text_height for a, b in zip(run, run[1:])):
-                    replaced[members[start]] = _joined(run, text)
-                    replaced.update({i: None for i in members[start + 1:end]})
-                    start = end
-                    break
-            else:
-                start += 1
+        line = [pieces[i] for i in members]
+
+        def close(start: int, end: int, line=line) -> bool:
+            return all(_along(a, b) <= text_height for a, b in pairwise(line[start:end]))
+
+        for run in split_word_runs([p.text for p in line], max_parts, close):
+            if len(run) > 1:
+                parts = line[run.start:run.stop]
+                replaced[members[run.start]] = _joined(parts, "".join(p.text for p in parts))
+                replaced.update({members[i]: None for i in run[1:]})
     return [replaced.get(i, piece) for i, piece in enumerate(pieces) if replaced.get(i, piece) is not None]
 
 
@@ -395,11 +394,6 @@ def drop_duplicates(pieces: list[Piece], overlap: float = 0.5) -> list[Piece]:
             kept.append(piece)
     survivors = {id(p) for p in kept}
     return [p for p in pieces if id(p) in survivors]
-
-
-def intersection(a, b) -> float:
-    """The area two boxes (x0, y0, x1, y1) share."""
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def _overlap(a, b) -> float:

@@ -3,12 +3,12 @@
 For the papers reader (figures cropped from PDF pages, vector PDF graphics in LaTeX sources) and
 for the benchmark, which uses the text layer of real figure PDFs as the truth for OCR. A vector
 figure's layer can still lack words: labels drawn as paths (planet names, minus signs of mathtext
-tick labels, a raster panel inside the figure); `not_in_layer` keeps what an OCR engine read there.
+tick labels, a raster panel inside the figure); `fill_in` completes it with what an OCR engine reads.
 """
 
 from __future__ import annotations
 
-from scitune.sources.ocr.words import Word, lines
+from scitune.sources.ocr.words import Word, intersection, lines
 
 TEXT_LAYER = "text_layer"
 """The `source` a reader records when the words came from the text layer, not from an engine."""
@@ -84,7 +84,7 @@ def fill_in(layer: list[list[LayerWord]], words: list[Word], min_confidence: flo
             continue
         x0, y0, x1, y1 = word.box
         area = max(1, (x1 - x0) * (y1 - y0))
-        if sum(_shared(word.box, box) for box in blocked) < share * area:
+        if sum(intersection(word.box, box) for box in blocked) < share * area:
             added.append(word)
     gave += len(added)
     return [" ".join(t for t in line if t) for line in texts] + lines(added), gave
@@ -94,10 +94,6 @@ def _contains(outer, inner) -> bool:
     """Whether the centre of box INNER lies in box OUTER."""
     x, y = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
     return outer[0] <= x <= outer[2] and outer[1] <= y <= outer[3]
-
-
-def _shared(a, b) -> float:
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 _NOT_DRAWN = set("0123456789.,;:'")

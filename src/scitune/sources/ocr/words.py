@@ -67,18 +67,19 @@ def spells_one_word(parts: list[str]) -> bool:
     return all(cut in (point, point + 1) or (cut == 1 and text[0] in "-+−") for cut in cuts)
 
 
-def split_word_runs(tokens: list[str], max_parts: int = 4) -> list[range]:
+def split_word_runs(tokens: list[str], max_parts: int = 4, fits=None) -> list[range]:
     """TOKENS (a line's words) cut into runs, each one token or up to MAX_PARTS that spell one word
-    together (`spells_one_word`), longest run first, left to right: "λ = 0|Z = 0" is one run."""
+    together (`spells_one_word`; and FITS(start, end), when given: close enough on the line),
+    longest run first, left to right: "λ = 0|Z = 0" is one run."""
     runs, start = [], 0
     while start < len(tokens):
         end = next((end for end in range(min(len(tokens), start + max_parts), start + 1, -1)
-                    if spells_one_word(tokens[start:end])), start + 1)
+                    if spells_one_word(tokens[start:end]) and (fits is None or fits(start, end))), start + 1)
         runs.append(range(start, end))
         start = end
     return runs
 
 
-def join_split_tokens(tokens: list[str], max_parts: int = 4) -> list[str]:
-    """TOKENS with each run of `split_word_runs` joined into one word ("λ=0|Z=0")."""
-    return ["".join(tokens[i] for i in run) for run in split_word_runs(tokens, max_parts)]
+def intersection(a, b) -> float:
+    """The area two boxes (x0, y0, x1, y1) share."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
